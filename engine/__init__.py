@@ -1,0 +1,1 @@
+"""Running plans: point-in-time scans, continuous operators, state and checkpoints."""

@@ -1,0 +1,1 @@
+"""The ksqlDB-flavoured SQL dialect, analysis and logical plans; knows nothing of execution."""

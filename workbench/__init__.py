@@ -1,0 +1,1 @@
+"""How people reach StreamHouse: HTTP app, `streamctl`, and the `streamhouse` server command."""
