@@ -1,0 +1,323 @@
+"""The partition logs one agent leads, and the services they share.
+
+Start-up order matters and is fixed here: migrate the metadata schema, register the agent,
+scan the WAL (cutting a torn tail), acquire leases, load each partition's committed segments,
+put replayed WAL batches back in memory after them, and only then start the background loops
+(sealing, lease renewal, retention). Shutdown reverses it: stop the loops, seal and commit what
+is in memory, release the leases, close the WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from streamhouse.broker import metrics
+from streamhouse.broker.log.config import LogConfig
+from streamhouse.broker.log.errors import NotLeaderError
+from streamhouse.broker.log.keys import parse_segment_key, partition_prefix, split_stream_id
+from streamhouse.broker.log.partition import PartitionContext, PartitionLog
+from streamhouse.broker.metadata import (
+    FencedError,
+    LeaseHeldError,
+    MetadataStore,
+    Topic,
+    TopicConfig,
+    UnknownPartitionError,
+    open_metadata_store,
+)
+from streamhouse.broker.records import parse_header
+from streamhouse.broker.storage import ObjectStore, SegmentCache, open_object_store
+from streamhouse.broker.wal import WalConfig, WriteAheadLog
+
+log = logging.getLogger("streamhouse.log")
+
+LAST_POSSIBLE_OFFSET = 2**63 - 1
+
+
+class LogManager:
+    """Owns the WAL, the segment cache and every partition log this agent leads."""
+
+    def __init__(self, config: LogConfig, metadata: MetadataStore, store: ObjectStore) -> None:
+        self.config = config
+        self.metadata = metadata
+        self.store = store
+        self.agent_id = config.agent_id
+        self.cache = SegmentCache(store, Path(config.data_dir) / "cache", config.cache_max_bytes)
+        self.wal: WriteAheadLog | None = None
+        self._partitions: dict[tuple[str, int], PartitionLog] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ctx: PartitionContext | None = None
+        self._claim_lock = asyncio.Lock()
+        self.ready = False
+
+    @classmethod
+    async def open(
+        cls, config: LogConfig, *, metadata_url: str | None = None, object_store_url: str | None = None
+    ) -> LogManager:
+        """Builds a manager from URLs (defaults: SQLite and files under ``data_dir``) and starts it."""
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        metadata = open_metadata_store(metadata_url or f"sqlite:///{data_dir / 'metadata.db'}")
+        store = open_object_store(object_store_url or f"file://{data_dir.resolve() / 'objects'}")
+        manager = cls(config, metadata, store)
+        await manager.start()
+        return manager
+
+    # --------------------------------------------------------------- start-up
+    async def start(self) -> None:
+        data_dir = Path(self.config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        await self.metadata.migrate()
+        self.agent_id = self.agent_id or _persistent_agent_id(data_dir)
+        await self.metadata.register_agent(self.agent_id, self.config.advertised_address)
+        replayed: dict[int, list[bytes]] = collections.defaultdict(list)
+        if self.config.wal_enabled:
+            self.wal = await WriteAheadLog.open(
+                WalConfig(
+                    directory=data_dir / "wal",
+                    sync_policy=self.config.wal_sync_policy,
+                    sync_interval_ms=self.config.wal_sync_interval_ms,
+                    file_max_bytes=self.config.wal_file_max_bytes,
+                    max_bytes=self.config.wal_max_bytes,
+                )
+            )
+            for entry in self.wal.replay():
+                replayed[entry.stream_id].append(entry.batch)
+            report = self.wal.recovery_report
+            if report.bytes_dropped:
+                metrics.WAL_RECOVERY_DROPPED_BYTES.inc(report.bytes_dropped)
+        self._ctx = PartitionContext(
+            metadata=self.metadata,
+            store=self.store,
+            cache=self.cache,
+            wal=self.wal,
+            holder=self.agent_id,
+            default_sync=self.config.wal_sync_policy,
+            commit_on_all=self.config.commit_on_all,
+            compression=self.config.segment_compression,
+            upload_slots=asyncio.Semaphore(self.config.upload_concurrency),
+            upload_retry_max_s=self.config.upload_retry_max_s,
+            reader_cache_size=self.config.reader_cache_size,
+        )
+        for topic in await self.metadata.list_topics():
+            for partition in range(topic.partitions):
+                with contextlib.suppress(LeaseHeldError):
+                    await self._claim(topic, partition)
+        self._restore(replayed)
+        loops = (self._seal_loop(), self._lease_loop(), self._retention_loop())
+        self._tasks = [asyncio.create_task(coro) for coro in loops]
+        self.ready = True
+
+    def _restore(self, replayed: Mapping[int, list[bytes]]) -> None:
+        """Puts WAL batches back behind the committed segments, densely, in WAL order."""
+        by_stream = {p.stream_id: p for p in self._partitions.values()}
+        for stream, batches in replayed.items():
+            plog = by_stream.get(stream)
+            if plog is None:
+                # Not ours (deleted topic, or another agent leads it now): it cannot be placed.
+                topic_id, partition = split_stream_id(stream)
+                log.warning(
+                    "dropping %d WAL batches of topic id %d partition %d: not led by this agent",
+                    len(batches),
+                    topic_id,
+                    partition,
+                )
+                metrics.WAL_RECOVERY_DROPPED_BATCHES.inc(len(batches))
+                if self.wal is not None:
+                    self.wal.mark_committed(stream, LAST_POSSIBLE_OFFSET)
+                continue
+            for position, batch in enumerate(batches):
+                if not plog.restore(batch, parse_header(batch)):
+                    dropped = len(batches) - position
+                    log.error(
+                        "WAL batches of %s[%d] leave a gap after offset %d; dropping %d batches",
+                        plog.topic.name,
+                        plog.partition,
+                        plog.high_watermark,
+                        dropped,
+                    )
+                    metrics.WAL_RECOVERY_DROPPED_BATCHES.inc(dropped)
+                    break
+            plog.request_seal()
+
+    async def _claim(self, topic: Topic, partition: int) -> PartitionLog:
+        """Acquires the lease (raising the epoch) and loads the partition's committed state."""
+        assert self._ctx is not None
+        lease = await self.metadata.acquire_lease(
+            topic.name, partition, self.agent_id, self.config.lease_ttl_ms
+        )
+        metrics.LEASE_CHANGES.labels(reason="acquired").inc()
+        state = await self.metadata.get_partition(topic.name, partition)
+        segments = await self.metadata.list_segments(topic.name, partition)
+        plog = PartitionLog(self._ctx, topic, partition, state, segments, lease.epoch)
+        self._partitions[(topic.name, partition)] = plog
+        task = asyncio.create_task(self._sweep_orphans(plog))
+        task.add_done_callback(_log_failure)
+        return plog
+
+    async def _sweep_orphans(self, plog: PartitionLog) -> None:
+        """Deletes uploads of earlier epochs that never got committed (crash or fencing)."""
+        referenced = {s.object_key for s in plog.segments}
+        prefix = partition_prefix(plog.topic.topic_id, plog.partition)
+        for info in await self.store.list(prefix):
+            parsed = parse_segment_key(info.key)
+            # No writer of an older epoch can commit any more, so its unreferenced objects are dead.
+            if parsed and parsed[1] < plog.epoch and info.key not in referenced:
+                await self.store.delete(info.key)
+
+    # ---------------------------------------------------------------- lookups
+    async def partition(self, topic: str, partition: int) -> PartitionLog:
+        """The log of ``topic[partition]``, claiming its lease when nobody holds it."""
+        plog = self._partitions.get((topic, partition))
+        if plog is not None and not plog.fenced:
+            return plog
+        async with self._claim_lock:
+            plog = self._partitions.get((topic, partition))
+            if plog is not None and not plog.fenced:
+                return plog
+            meta = await self.metadata.get_topic(topic)
+            if not 0 <= partition < meta.partitions:
+                raise UnknownPartitionError(f"topic {topic!r} has no partition {partition}")
+            try:
+                return await self._claim(meta, partition)
+            except LeaseHeldError as exc:
+                raise NotLeaderError(topic, partition, str(exc)) from exc
+
+    def led_partitions(self) -> list[PartitionLog]:
+        return [p for p in self._partitions.values() if not p.fenced]
+
+    # ------------------------------------------------------------------ admin
+    async def create_topic(
+        self, name: str, partitions: int = 1, config: TopicConfig | None = None
+    ) -> Topic:
+        topic = await self.metadata.create_topic(name, partitions, config or TopicConfig())
+        for partition in range(partitions):
+            await self.partition(name, partition)
+        return topic
+
+    async def update_topic_config(self, name: str, changes: Mapping[str, str | int | None]) -> Topic:
+        topic = await self.metadata.update_topic_config(name, changes)
+        for (topic_name, _), plog in self._partitions.items():
+            if topic_name == name:
+                plog.topic = topic
+        return topic
+
+    async def add_partitions(self, name: str, total: int) -> Topic:
+        topic = await self.metadata.add_partitions(name, total)
+        for (topic_name, _), plog in self._partitions.items():
+            if topic_name == name:
+                plog.topic = topic
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        topic = await self.metadata.get_topic(name)
+        for partition in range(topic.partitions):
+            plog = self._partitions.pop((name, partition), None)
+            if plog is not None:
+                await plog.close()
+                if self.wal is not None:
+                    self.wal.mark_committed(plog.stream_id, LAST_POSSIBLE_OFFSET)
+        segments = await self.metadata.delete_topic(name)
+        for segment in segments:
+            self.cache.invalidate(segment.object_key)
+        for partition in range(topic.partitions):
+            for info in await self.store.list(partition_prefix(topic.topic_id, partition)):
+                self.cache.invalidate(info.key)
+                await self.store.delete(info.key)
+
+    # ------------------------------------------------------------- background
+    async def _seal_loop(self) -> None:
+        interval = self.config.seal_check_interval_ms / 1000
+        while True:
+            now = time.monotonic()
+            for plog in self.led_partitions():
+                if plog.seal_due(now):
+                    plog.ensure_flushing()
+            metrics.OPEN_SEGMENT_BYTES.set(sum(p.memory_bytes for p in self._partitions.values()))
+            await asyncio.sleep(interval)
+
+    async def _lease_loop(self) -> None:
+        interval = self.config.lease_ttl_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.metadata.heartbeat_agent(self.agent_id)
+            for plog in self.led_partitions():
+                try:
+                    await self.metadata.renew_lease(
+                        plog.topic.name,
+                        plog.partition,
+                        self.agent_id,
+                        plog.epoch,
+                        self.config.lease_ttl_ms,
+                    )
+                except FencedError as exc:
+                    plog.fence(str(exc))
+                except Exception:
+                    log.exception("lease renewal of %s[%d] failed", plog.topic.name, plog.partition)
+
+    async def _retention_loop(self) -> None:
+        interval = self.config.retention_check_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self.apply_retention()
+
+    async def apply_retention(self) -> int:
+        """Runs retention on every led partition now; returns the number of deleted segments."""
+        now_ms = int(time.time() * 1000)
+        deleted = 0
+        for plog in self.led_partitions():
+            try:
+                deleted += await plog.apply_retention(now_ms)
+            except Exception:
+                log.exception("retention of %s[%d] failed", plog.topic.name, plog.partition)
+        return deleted
+
+    # --------------------------------------------------------------- shutdown
+    async def close(self, timeout_s: float = 30.0) -> None:
+        """Seals and commits what is in memory, releases leases, closes the WAL and stores."""
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.gather(*(p.flush() for p in self.led_partitions()))
+        except TimeoutError:
+            log.error("shutdown: segments still uncommitted after %.0f s; the WAL keeps them", timeout_s)
+        for plog in list(self._partitions.values()):
+            await plog.close()
+            if not plog.fenced:
+                with contextlib.suppress(Exception):
+                    await self.metadata.release_lease(
+                        plog.topic.name, plog.partition, self.agent_id, plog.epoch
+                    )
+        self._partitions.clear()
+        if self.wal is not None:
+            await self.wal.close()
+        await self.metadata.close()
+        await self.store.close()
+
+
+def _persistent_agent_id(data_dir: Path) -> str:
+    path = data_dir / "agent-id"
+    if path.exists():
+        return path.read_text().strip()
+    agent_id = f"agent-{uuid.uuid4().hex[:12]}"
+    path.write_text(agent_id + "\n")
+    return agent_id
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background task failed: %r", task.exception())

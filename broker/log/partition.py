@@ -1,0 +1,431 @@
+"""One partition's log as this agent leads it: append, read, timestamp lookup, seal, retention.
+
+Offsets are assigned under the partition lock and the stamped batches are written to the WAL in
+that same order, so the order of offsets, WAL entries and in-memory visibility always agree.
+Waiting for durability (an fsync shared by group commit, or a segment commit) happens after the
+lock is released, so concurrent writers share one fsync.
+
+A batch becomes visible to readers once the WAL holds it; it stays in memory until the segment
+that contains it is committed in the metadata store (a conditional write on the lease epoch)
+and added to the partition index. Sealed segments are committed strictly in offset order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from streamhouse.broker import metrics
+from streamhouse.broker.log.config import Acks
+from streamhouse.broker.log.errors import NotLeaderError, OffsetOutOfRangeError
+from streamhouse.broker.log.keys import segment_key, stream_id
+from streamhouse.broker.log.memory import MemorySegment
+from streamhouse.broker.metadata import (
+    FencedError,
+    MetadataStore,
+    PartitionIndex,
+    PartitionState,
+    SegmentRecord,
+    Topic,
+)
+from streamhouse.broker.records import BatchHeader, iter_records, set_base_offset, validate_batch
+from streamhouse.broker.segments import SegmentReader, encode_segment
+from streamhouse.broker.storage import ObjectNotFoundError, ObjectStore, SegmentCache
+from streamhouse.broker.wal import SyncPolicy, WriteAheadLog
+
+log = logging.getLogger("streamhouse.log")
+
+DEFAULT_MAX_READ_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where an append landed: the base offset of each batch, in request order."""
+
+    base_offsets: list[int]
+    last_offset: int
+    log_append_time: int
+
+
+@dataclass
+class PartitionContext:
+    """The shared services a partition log uses (owned by the LogManager)."""
+
+    metadata: MetadataStore
+    store: ObjectStore
+    cache: SegmentCache
+    wal: WriteAheadLog | None
+    holder: str
+    default_sync: SyncPolicy
+    commit_on_all: bool
+    compression: str
+    upload_slots: asyncio.Semaphore
+    upload_retry_max_s: float
+    reader_cache_size: int
+
+
+class PartitionLog:
+    """The log of one partition while this agent holds its lease at ``epoch``."""
+
+    def __init__(
+        self,
+        ctx: PartitionContext,
+        topic: Topic,
+        partition: int,
+        state: PartitionState,
+        segments: Sequence[SegmentRecord],
+        epoch: int,
+    ) -> None:
+        self._ctx = ctx
+        self.topic = topic
+        self.partition = partition
+        self.epoch = epoch
+        self.stream_id = stream_id(topic.topic_id, partition)
+        self._index = PartitionIndex(segments)
+        self.log_start_offset = state.log_start_offset
+        self.committed_offset = state.next_offset  # one past the last offset in a committed segment
+        self._next_offset = state.next_offset
+        self._open = MemorySegment(next_offset=state.next_offset)
+        self._sealing: collections.deque[MemorySegment] = collections.deque()
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()  # replaced on every change; waiters hold the old one
+        self._flusher: asyncio.Task[None] | None = None
+        self._readers: collections.OrderedDict[str, SegmentReader] = collections.OrderedDict()
+        self._fenced_reason = ""
+
+    # ----------------------------------------------------------------- state
+    @property
+    def high_watermark(self) -> int:
+        """One past the last offset readers can see."""
+        return self._next_offset
+
+    @property
+    def fenced(self) -> bool:
+        return bool(self._fenced_reason)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._open.size_bytes + sum(s.size_bytes for s in self._sealing)
+
+    @property
+    def segments(self) -> list[SegmentRecord]:
+        return list(self._index)
+
+    def fence(self, reason: str) -> None:
+        """Stop writing: another agent holds the lease now. Reads of what we hold still work."""
+        if not self._fenced_reason:
+            self._fenced_reason = reason
+            metrics.LEASE_CHANGES.labels(reason="fenced").inc()
+            log.warning("%s[%d] fenced: %s", self.topic.name, self.partition, reason)
+            self._notify()
+
+    def _check_writable(self) -> None:
+        if self._fenced_reason:
+            raise NotLeaderError(self.topic.name, self.partition, self._fenced_reason)
+
+    # ---------------------------------------------------------------- append
+    async def append(
+        self, batches: Sequence[bytes], acks: Acks = Acks.LEADER
+    ) -> AppendResult:
+        """Assigns dense offsets to ``batches`` and stores them; waits as ``acks`` asks.
+
+        Every batch is validated (CRC, lengths, record count, size limit) before any is stored,
+        so a bad batch rejects the whole request and nothing of it becomes visible.
+        """
+        self._check_writable()
+        limit = self.topic.config.max_message_bytes
+        headers = [validate_batch(batch, max_batch_bytes=limit) for batch in batches]
+        async with self._lock:
+            self._check_writable()
+            first = self._next_offset
+            stamped, bases, next_offset = self._stamp(batches, headers, first)
+            if self._ctx.wal is not None:
+                # Written (not yet fsynced) before it becomes visible; raises WalFullError with
+                # nothing written, in which case no offset is consumed.
+                await self._ctx.wal.append_many(
+                    [(self.stream_id, batch) for batch in stamped], sync=SyncPolicy.NEVER
+                )
+            for batch, base, header in zip(stamped, bases, headers, strict=True):
+                self._open.add(batch, base, base + header.last_offset_delta + 1, header.max_timestamp)
+            self._next_offset = next_offset
+        metrics.APPENDED_RECORDS.labels(self.topic.name).inc(next_offset - first)
+        metrics.APPENDED_BYTES.labels(self.topic.name).inc(sum(len(b) for b in stamped))
+        self._notify()
+        await self._wait_durable(acks, next_offset)
+        return AppendResult(bases, next_offset - 1, int(time.time() * 1000))
+
+    @staticmethod
+    def _stamp(
+        batches: Sequence[bytes], headers: Sequence[BatchHeader], first: int
+    ) -> tuple[list[bytes], list[int], int]:
+        stamped: list[bytes] = []
+        bases: list[int] = []
+        offset = first
+        for batch, header in zip(batches, headers, strict=True):
+            stamped.append(set_base_offset(batch, offset))
+            bases.append(offset)
+            offset += header.last_offset_delta + 1
+        return stamped, bases, offset
+
+    def _sync_policy(self) -> SyncPolicy:
+        override = self.topic.config.wal_sync
+        return SyncPolicy(override) if override else self._ctx.default_sync
+
+    async def _wait_durable(self, acks: Acks, next_offset: int) -> None:
+        wal = self._ctx.wal
+        if acks == Acks.NONE:
+            return
+        if acks == Acks.ALL and (wal is None or self._ctx.commit_on_all):
+            self.request_seal()
+            await self.wait_committed(next_offset)
+            return
+        if wal is not None and (acks == Acks.ALL or self._sync_policy() == SyncPolicy.ALWAYS):
+            await wal.sync()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_committed(self, next_offset: int) -> None:
+        """Returns once every offset below ``next_offset`` is in a committed segment."""
+        while self.committed_offset < next_offset and not self.fenced:
+            await self._changed.wait()
+        self._check_writable()
+
+    async def wait_for_data(self, offset: int, timeout_s: float) -> bool:
+        """Long-poll support: True once the high watermark passes ``offset``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self.high_watermark <= offset:
+                    await self._changed.wait()
+        return self.high_watermark > offset
+
+    # ------------------------------------------------------------------ read
+    async def read(self, offset: int, max_bytes: int = DEFAULT_MAX_READ_BYTES) -> list[bytes]:
+        """Batches from the one containing ``offset`` up to about ``max_bytes``.
+
+        The first batch is returned whole even if larger than ``max_bytes`` (as Kafka does),
+        and it may start before ``offset``. Reading at the high watermark returns nothing.
+        """
+        end = self.high_watermark
+        if offset < self.log_start_offset or offset > end:
+            raise OffsetOutOfRangeError(
+                self.topic.name, self.partition, offset, self.log_start_offset, end
+            )
+        out: list[bytes] = []
+        total = 0
+        while offset < end and (not out or total < max_bytes):
+            batches = await self._read_once(offset, max_bytes - total if out else max_bytes)
+            if not batches:
+                break
+            out.extend(batches)
+            total += sum(len(b) for b in batches)
+            last = batches[-1]
+            offset = _last_offset(last) + 1
+        return out
+
+    async def _read_once(self, offset: int, max_bytes: int) -> list[bytes]:
+        for segment in (*self._sealing, self._open):
+            if segment and segment.base_offset <= offset < segment.next_offset:
+                return segment.read(offset, max_bytes)
+        record = self._index.find(offset)
+        if record is None:
+            if offset < self.log_start_offset:
+                raise OffsetOutOfRangeError(
+                    self.topic.name, self.partition, offset, self.log_start_offset, self._next_offset
+                )
+            return []
+        try:
+            reader = await self._reader(record)
+            return await reader.read(offset, max_bytes)
+        except ObjectNotFoundError as exc:  # deleted by retention while we were reading
+            raise OffsetOutOfRangeError(
+                self.topic.name, self.partition, offset, self.log_start_offset, self._next_offset
+            ) from exc
+
+    async def _reader(self, record: SegmentRecord) -> SegmentReader:
+        key = record.object_key
+        reader = self._readers.get(key)
+        if reader is not None:
+            self._readers.move_to_end(key)
+            return reader
+        cache = self._ctx.cache
+
+        async def fetch(start: int, end: int) -> bytes:
+            return await cache.get_range(key, start, end)
+
+        reader = await SegmentReader.open(fetch, record.size_bytes, name=key)
+        self._readers[key] = reader
+        while len(self._readers) > self._ctx.reader_cache_size:
+            self._readers.popitem(last=False)
+        return reader
+
+    # ------------------------------------------------------- offset lookups
+    def earliest_offset(self) -> int:
+        return self.log_start_offset
+
+    def latest_offset(self) -> int:
+        return self.high_watermark
+
+    async def offset_for_timestamp(self, timestamp: int) -> int | None:
+        """The first offset whose record timestamp is >= ``timestamp``; None if there is none."""
+        batch = None
+        record = self._index.find_by_timestamp(timestamp)
+        if record is not None:
+            batch = await (await self._reader(record)).find_batch_for_timestamp(timestamp)
+        if batch is None:
+            for segment in (*self._sealing, self._open):
+                batch = segment.batch_for_timestamp(timestamp)
+                if batch is not None:
+                    break
+        if batch is None:
+            return None
+        # One batch is decoded to find the exact record: a lookup, not a hot path.
+        for item in iter_records(batch):
+            if item.timestamp >= timestamp and item.offset >= self.log_start_offset:
+                return item.offset
+        return None
+
+    # ------------------------------------------------------------------ seal
+    def seal_due(self, now: float) -> bool:
+        """Moves the open segment to the sealing queue when it is big or old enough."""
+        config = self.topic.config
+        if self._open and (
+            self._open.size_bytes >= config.segment_bytes
+            or self._open.age_ms(now) >= config.segment_ms
+        ):
+            self._seal_open()
+        return bool(self._sealing)
+
+    def request_seal(self) -> None:
+        """Seal whatever is open now (acks=all waiting for a commit) and start uploading."""
+        if self._open:
+            self._seal_open()
+        self.ensure_flushing()
+
+    def _seal_open(self) -> None:
+        self._sealing.append(self._open)
+        self._open = MemorySegment(next_offset=self._next_offset)
+
+    def ensure_flushing(self) -> None:
+        if self._sealing and not self.fenced and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(
+                self._flush_sealed(), name=f"flush {self.topic.name}[{self.partition}]"
+            )
+
+    async def flush(self) -> None:
+        """Seals the open segment and waits until everything is committed (shutdown path)."""
+        async with self._lock:
+            if self._open:
+                self._seal_open()
+        while self._sealing and not self.fenced:
+            self.ensure_flushing()
+            if self._flusher is not None:
+                await asyncio.shield(self._flusher)
+
+    async def _flush_sealed(self) -> None:
+        delay = 0.05
+        while self._sealing and not self.fenced:
+            try:
+                async with self._ctx.upload_slots:
+                    await self._commit_one(self._sealing[0])
+                delay = 0.05
+            except FencedError as exc:
+                self.fence(str(exc))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # retried: the data stays readable in memory and in the WAL
+                metrics.SEGMENT_UPLOADS.labels(outcome="error").inc()
+                log.exception("segment upload for %s[%d] failed", self.topic.name, self.partition)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._ctx.upload_retry_max_s)
+        self._notify()
+
+    async def _commit_one(self, segment: MemorySegment) -> None:
+        started = time.monotonic()
+        data, info = await asyncio.to_thread(
+            encode_segment, segment.batches, compression=self._ctx.compression
+        )
+        key = segment_key(self.topic.topic_id, self.partition, info.base_offset, self.epoch)
+        await self._ctx.cache.put(key, data)
+        record = SegmentRecord(
+            topic=self.topic.name,
+            partition=self.partition,
+            base_offset=info.base_offset,
+            last_offset=info.last_offset,
+            record_count=info.record_count,
+            min_timestamp=info.min_timestamp,
+            max_timestamp=info.max_timestamp,
+            size_bytes=info.size_bytes,
+            object_key=key,
+            writer_epoch=self.epoch,
+        )
+        try:
+            await self._ctx.metadata.commit_segment(record, holder=self._ctx.holder, epoch=self.epoch)
+        except FencedError:
+            # Our object is not referenced by anything; remove it so it costs nothing.
+            self._ctx.cache.invalidate(key)
+            with contextlib.suppress(Exception):
+                await self._ctx.store.delete(key)
+            raise
+        self._index.add(record)
+        self._sealing.popleft()
+        self.committed_offset = info.last_offset + 1
+        if self._ctx.wal is not None:
+            self._ctx.wal.mark_committed(self.stream_id, self.committed_offset)
+        metrics.SEGMENT_UPLOADS.labels(outcome="committed").inc()
+        metrics.SEGMENT_UPLOAD_SECONDS.observe(time.monotonic() - started)
+        self._notify()
+
+    # ------------------------------------------------------------- recovery
+    def restore(self, batch: bytes, header: BatchHeader) -> bool:
+        """Puts a batch replayed from the WAL back; False when it does not extend the log densely."""
+        if header.last_offset < self._next_offset:
+            return True  # already committed in a segment
+        if header.base_offset != self._next_offset:
+            return False
+        next_offset = header.last_offset + 1
+        self._open.add(batch, header.base_offset, next_offset, header.max_timestamp)
+        self._next_offset = next_offset
+        return True
+
+    # ------------------------------------------------------------- retention
+    async def apply_retention(self, now_ms: int) -> int:
+        """Deletes whole expired segments and advances the log start; returns how many."""
+        config = self.topic.config
+        expired = self._index.expired(now_ms, config.retention_ms, config.retention_bytes)
+        if not expired or self.fenced:
+            return 0
+        new_start = expired[-1].last_offset + 1
+        state = await self._ctx.metadata.delete_segments(
+            self.topic.name,
+            self.partition,
+            [s.base_offset for s in expired],
+            new_log_start=new_start,
+        )
+        self._index.truncate_before(new_start)
+        self.log_start_offset = max(self.log_start_offset, state.log_start_offset)
+        for record in expired:
+            self._readers.pop(record.object_key, None)
+            self._ctx.cache.invalidate(record.object_key)
+            await self._ctx.store.delete(record.object_key)
+        metrics.RETENTION_DELETED_SEGMENTS.inc(len(expired))
+        return len(expired)
+
+    async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+
+def _last_offset(batch: bytes) -> int:
+    """Last offset of a stamped batch, read from its fixed header fields."""
+    base = int.from_bytes(batch[0:8], "big", signed=True)
+    delta = int.from_bytes(batch[23:27], "big", signed=True)
+    return base + delta
