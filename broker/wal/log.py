@@ -98,6 +98,7 @@ class WriteAheadLog:
         dir_fd: int,
         files: dict[int, WalFile],
         report: WalRecoveryReport,
+        highest_seq: int,
     ) -> None:
         self._config = config
         self._lock_fd = lock_fd
@@ -105,7 +106,7 @@ class WriteAheadLog:
         self._files = files  # by seq, in append order; the last one is the active file
         self.recovery_report = report
         self._recovered = list(files)
-        self._next_seq = max(files, default=0) + 1
+        self._next_seq = highest_seq + 1
         self._size = sum(f.size for f in files.values())
         self._committed: dict[int, int] = {}  # stream id -> next offset not yet committed
         self._commit = GroupCommit(self._sync_round)
@@ -140,7 +141,7 @@ class WriteAheadLog:
         wal = None
         try:
             dir_fd = os.open(directory, os.O_RDONLY)
-            recovered, report = await asyncio.to_thread(recover, directory)
+            recovered, report, highest = await asyncio.to_thread(recover, directory)
             files: dict[int, WalFile] = {}
             for found in recovered:
                 if found.entries == 0:
@@ -153,7 +154,7 @@ class WriteAheadLog:
                     entries=found.entries,
                     needed=dict(found.streams),
                 )
-            wal = cls(config, lock_fd, dir_fd, files, report)
+            wal = cls(config, lock_fd, dir_fd, files, report, highest)
             await asyncio.to_thread(os.fsync, dir_fd)  # the new file's name is durable
             wal._dir_dirty = False
             wal._commit.synced = wal._commit.written

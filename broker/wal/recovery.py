@@ -60,8 +60,12 @@ def list_wal_files(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def recover(directory: Path) -> tuple[list[RecoveredFile], WalRecoveryReport]:
+def recover(directory: Path) -> tuple[list[RecoveredFile], WalRecoveryReport, int]:
     """Scan every WAL file, cut the log at the first bad entry, and describe what was kept.
+
+    Returns:
+        The kept files, the report, and the highest file sequence number seen (removed files
+        included), so that new files never reuse a name that a log line mentioned.
 
     Raises:
         WalError: a file is from another WAL format version (nothing is changed then).
@@ -70,6 +74,7 @@ def recover(directory: Path) -> tuple[list[RecoveredFile], WalRecoveryReport]:
     report = WalRecoveryReport()
     kept: list[RecoveredFile] = []
     files = list_wal_files(directory)
+    highest = files[-1][0] if files else 0
     for index, (seq, path) in enumerate(files):
         data = path.read_bytes()
         report.files_scanned += 1
@@ -89,7 +94,7 @@ def recover(directory: Path) -> tuple[list[RecoveredFile], WalRecoveryReport]:
         if scan.valid_end >= FILE_HEADER.size:
             kept.append(RecoveredFile(seq, path, scan.valid_end, entries, streams))
         break
-    return kept, report
+    return kept, report, highest
 
 
 def _cut(
