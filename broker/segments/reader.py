@@ -35,7 +35,7 @@ RangeFetcher = Callable[[int, int], Awaitable[bytes]]
 """``async (start, end) -> bytes`` of the object's range ``[start, end)``."""
 
 CACHED_BLOCKS = 2  # decoded blocks kept per reader: the one being read and the one before
-SCAN_FETCH_BYTES = 8 << 20  # stored bytes per request when scanning the whole segment
+SCAN_FETCH_BYTES = 4 << 20  # stored bytes per request when scanning the whole segment
 
 
 def parse_footer(data: bytes | memoryview, size: int, name: str) -> Footer:
@@ -206,7 +206,23 @@ class SegmentReader:
     def block_count(self) -> int:
         return len(self._entries)
 
-    async def _load(self, first: int, last: int, *, cache: bool = True) -> list[DecodedBlock]:
+    async def _fetch_run(self, first: int, last: int) -> list[memoryview]:
+        """The stored bytes of blocks ``first..last`` (adjacent), fetched with one ranged read."""
+        entries = self._entries
+        start = entries[first].position
+        end = entries[last].position + entries[last].stored_length
+        part = f"block {first}" if first == last else f"blocks {first}..{last}"
+        data = memoryview(await _fetch(self._fetch, start, end, part, self.name))
+        return [
+            data[e.position - start : e.position - start + e.stored_length]
+            for e in entries[first : last + 1]
+        ]
+
+    def _decode(self, number: int, stored: memoryview) -> DecodedBlock:
+        entry = self._entries[number]
+        return decode_block(stored, entry, self._compression, number=number, name=self.name)
+
+    async def _load(self, first: int, last: int) -> list[DecodedBlock]:
         """Decoded blocks ``first..last``; adjacent uncached blocks come from one ranged read."""
         out: list[DecodedBlock | None] = [self._cache.get(i) for i in range(first, last + 1)]
         i = first
@@ -217,27 +233,23 @@ class SegmentReader:
             j = i
             while j + 1 <= last and out[j + 1 - first] is None:
                 j += 1
-            start = self._entries[i].position
-            end = self._entries[j].position + self._entries[j].stored_length
-            part = f"block {i}" if i == j else f"blocks {i}..{j}"
-            data = memoryview(await _fetch(self._fetch, start, end, part, self.name))
-            for k in range(i, j + 1):
-                e = self._entries[k]
-                stored = data[e.position - start : e.position - start + e.stored_length]
-                out[k - first] = decode_block(
-                    stored, e, self._compression, number=k, name=self.name
-                )
+            for k, stored in enumerate(await self._fetch_run(i, j), start=i):
+                out[k - first] = self._decode(k, stored)
             i = j + 1
-        if cache:  # the most recently used blocks stay; a forward reader hits the last one next
-            for k, block in enumerate(out, start=first):
-                self._cache[k] = block
-                self._cache.move_to_end(k)
-            while len(self._cache) > CACHED_BLOCKS:
-                self._cache.popitem(last=False)
+        # The most recently used blocks stay; a forward reader usually hits the last one next.
+        for k, block in enumerate(out, start=first):
+            self._cache[k] = block
+            self._cache.move_to_end(k)
+        while len(self._cache) > CACHED_BLOCKS:
+            self._cache.popitem(last=False)
         return out  # type: ignore[return-value]
 
     async def _scan(self) -> AsyncIterator[DecodedBlock]:
-        """Every block in order, fetched in runs of about ``SCAN_FETCH_BYTES`` stored bytes."""
+        """Every block in order, fetched in runs of about ``SCAN_FETCH_BYTES`` stored bytes.
+
+        Blocks are decoded one at a time as the caller consumes them, so a scan holds one run of
+        stored bytes and one decoded block, not the whole segment, and bypasses the block cache.
+        """
         n = len(self._entries)
         i = 0
         while i < n:
@@ -245,8 +257,8 @@ class SegmentReader:
             while j + 1 < n and budget >= self._entries[j + 1].stored_length:
                 j += 1
                 budget -= self._entries[j].stored_length
-            for block in await self._load(i, j, cache=False):
-                yield block
+            for k, stored in enumerate(await self._fetch_run(i, j), start=i):
+                yield self._decode(k, stored)
             i = j + 1
 
     # ----------------------------------------------------------------- reads
