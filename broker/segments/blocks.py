@@ -116,7 +116,14 @@ def decode_block(
         raise corrupt(f"crc32c is {crc:#010x}, index says {entry.crc:#010x}")
     if compression == COMPRESSION_LZ4:
         try:
+            # The frame's declared size is checked first, so a crafted frame cannot make us
+            # allocate more than the index entry promised.
+            declared = lz4.frame.get_frame_info(stored)["content_size"]
+            if declared != entry.raw_length:
+                raise corrupt(f"LZ4 frame declares {declared} bytes, index says {entry.raw_length}")
             raw = lz4.frame.decompress(stored)
+        except SegmentCorruptError:
+            raise
         except Exception as exc:  # lz4 raises RuntimeError for bad frames
             raise corrupt(f"LZ4 frame does not decode ({exc})") from exc
     else:

@@ -159,3 +159,14 @@ async def test_unknown_format_version_is_refused_by_name(segment) -> None:
     struct.pack_into(">H", out, 8, 2)
     with pytest.raises(SegmentError, match="format version 2"):
         SegmentReader.from_bytes(reseal(bytes(out)), name=NAME)
+
+
+async def test_crafted_raw_length_is_refused_before_decompressing(segment) -> None:
+    _, data, info = segment
+    _, entries = layout(data)
+    patched = list(entries)
+    patched[0] = (*entries[0][:6], entries[0][6] * 1000, entries[0][7])  # raw length 1000x
+    reader = SegmentReader.from_bytes(reseal(data, index=patched), name=NAME)
+    detail = "declares" if info.compression == "lz4" else "decodes to"
+    with pytest.raises(SegmentCorruptError, match=f"block 0 .*{detail}"):
+        await reader.read(info.base_offset, 1)
