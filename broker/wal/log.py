@@ -212,7 +212,10 @@ class WriteAheadLog:
         """Append several batches (any streams) with one write per file; all or nothing.
 
         Raises:
-            The same errors as :meth:`append`; on any of them none of the batches is stored.
+            InvalidEntryError: one of the entries is invalid (none of them is written).
+            WalFullError: they do not all fit under ``max_bytes`` (none of them is written).
+            WalClosedError: the WAL was closed.
+            WalError: a write failed (what was written is cut back off) or an fsync failed.
         """
         policy = self._config.sync_policy if sync is None else SyncPolicy(sync)
         self._check_open()

@@ -51,7 +51,7 @@ async def test_interval_syncs_in_the_background(config: WalConfig, batch: Batch)
         while wal.stats.fsyncs == 0 and time.monotonic() - started < 2:
             await asyncio.sleep(0.005)
         assert wal.stats.fsyncs == 1
-        assert time.monotonic() - started < 0.2  # within a few 20 ms intervals
+        assert time.monotonic() - started < 0.5  # a few 20 ms intervals (slack for a busy disk)
         await asyncio.sleep(0.1)
         assert wal.stats.fsyncs == 1  # nothing new written: no more fsyncs
     finally:
