@@ -252,6 +252,7 @@ def fill(
     base_timestamps,
     max_timestamps,
     log_append,
+    cursor,
     out_offsets,
     out_timestamps,
     key_offsets,
@@ -269,20 +270,19 @@ def fill(
 ):
     """Decodes sections that ``scan`` accepted into flat Arrow-shaped arrays.
 
-    Offsets arrays have one more slot than values and start at 0. Reads stay bounds-checked,
-    but the structure is trusted: call only after ``scan`` returned OK for the same bytes.
+    ``cursor`` (int64[6]: records, headers, then bytes written to key, value, header-key and
+    header-value data) says where to continue, so several buffers can fill the same output;
+    offsets arrays have one more slot than values and their slot 0 must already be 0.
+    Reads stay bounds-checked, but the structure is trusted: call only after ``scan``
+    returned OK for the same bytes. Returns the number of records decoded, or -1.
     """
-    r = 0
-    h = 0
-    kb = 0
-    vb = 0
-    hkb = 0
-    hvb = 0
-    key_offsets[0] = 0
-    value_offsets[0] = 0
-    header_offsets[0] = 0
-    hkey_offsets[0] = 0
-    hvalue_offsets[0] = 0
+    r = cursor[0]
+    h = cursor[1]
+    kb = cursor[2]
+    vb = cursor[3]
+    hkb = cursor[4]
+    hvb = cursor[5]
+    first = r
     for s in range(starts.shape[0]):
         p = starts[s]
         end = ends[s]
@@ -329,7 +329,13 @@ def fill(
             header_offsets[r + 1] = h
             r += 1
             p = rec_end
-    return r
+    cursor[0] = r
+    cursor[1] = h
+    cursor[2] = kb
+    cursor[3] = vb
+    cursor[4] = hkb
+    cursor[5] = hvb
+    return r - first
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -75,8 +75,7 @@ def batches_to_arrow(batches: Iterable[Buffer], partition: int) -> pa.RecordBatc
         labels.append(f"batch {index} (base offset {header.base_offset})")
     if not headers:
         return pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
-    scanned = scan_sections(headers, sections, labels)
-    totals = scanned.totals
+    chunks, totals = scan_sections(headers, sections, labels)
     n = int(totals[k.T_RECORDS])
     n_headers = int(totals[k.T_HEADERS])
     for slot, what in (
@@ -91,48 +90,60 @@ def batches_to_arrow(batches: Iterable[Buffer], partition: int) -> pa.RecordBatc
                 "decode fewer batches at a time"
             )
 
-    def col(size: int, dtype: type = np.uint8) -> np.ndarray:
-        return np.empty(size, dtype)
+    def offsets_for(size: int) -> np.ndarray:
+        out = np.empty(size + 1, np.int32)
+        out[0] = 0
+        return out
 
-    offsets, timestamps = col(n, np.int64), col(n, np.int64)
-    key_offsets, key_valid = col(n + 1, np.int32), col(n, np.uint8)
-    key_data = col(int(totals[k.T_KEY_BYTES]))
-    value_offsets, value_valid = col(n + 1, np.int32), col(n, np.uint8)
-    value_data = col(int(totals[k.T_VALUE_BYTES]))
-    header_offsets = col(n + 1, np.int32)
-    hkey_offsets, hkey_data = col(n_headers + 1, np.int32), col(int(totals[k.T_HKEY_BYTES]))
-    hvalue_offsets, hvalue_valid = col(n_headers + 1, np.int32), col(n_headers, np.uint8)
-    hvalue_data = col(int(totals[k.T_HVALUE_BYTES]))
+    offsets, timestamps = np.empty(n, np.int64), np.empty(n, np.int64)
+    key_offsets, key_valid = offsets_for(n), np.empty(n, np.uint8)
+    key_data = np.empty(int(totals[k.T_KEY_BYTES]), np.uint8)
+    value_offsets, value_valid = offsets_for(n), np.empty(n, np.uint8)
+    value_data = np.empty(int(totals[k.T_VALUE_BYTES]), np.uint8)
+    header_offsets = offsets_for(n)
+    hkey_offsets = offsets_for(n_headers)
+    hkey_data = np.empty(int(totals[k.T_HKEY_BYTES]), np.uint8)
+    hvalue_offsets, hvalue_valid = offsets_for(n_headers), np.empty(n_headers, np.uint8)
+    hvalue_data = np.empty(int(totals[k.T_HVALUE_BYTES]), np.uint8)
 
-    decoded = k.fill(
-        scanned.buf,
-        scanned.starts,
-        scanned.ends,
-        scanned.counts,
-        np.fromiter((h.base_offset for h in headers), np.int64, len(headers)),
-        np.fromiter((h.base_timestamp for h in headers), np.int64, len(headers)),
-        np.fromiter((h.max_timestamp for h in headers), np.int64, len(headers)),
-        np.fromiter(
-            (h.timestamp_type == TimestampType.LOG_APPEND_TIME for h in headers),
-            np.uint8,
-            len(headers),
-        ),
-        offsets,
-        timestamps,
-        key_offsets,
-        key_valid,
-        key_data,
-        value_offsets,
-        value_valid,
-        value_data,
-        header_offsets,
-        hkey_offsets,
-        hkey_data,
-        hvalue_offsets,
-        hvalue_valid,
-        hvalue_data,
+    m = len(headers)
+    base_offsets = np.fromiter((h.base_offset for h in headers), np.int64, m)
+    base_timestamps = np.fromiter((h.base_timestamp for h in headers), np.int64, m)
+    max_timestamps = np.fromiter((h.max_timestamp for h in headers), np.int64, m)
+    log_append = np.fromiter(
+        (h.timestamp_type == TimestampType.LOG_APPEND_TIME for h in headers), np.uint8, m
     )
-    assert decoded == n, (decoded, n)
+    counts = np.fromiter((h.record_count for h in headers), np.int64, m)
+    cursor = np.zeros(6, np.int64)
+    for chunk in chunks:
+        part = slice(chunk.first, chunk.first + chunk.count)
+        decoded = k.fill(
+            chunk.buf,
+            chunk.starts,
+            chunk.ends,
+            counts[part],
+            base_offsets[part],
+            base_timestamps[part],
+            max_timestamps[part],
+            log_append[part],
+            cursor,
+            offsets,
+            timestamps,
+            key_offsets,
+            key_valid,
+            key_data,
+            value_offsets,
+            value_valid,
+            value_data,
+            header_offsets,
+            hkey_offsets,
+            hkey_data,
+            hvalue_offsets,
+            hvalue_valid,
+            hvalue_data,
+        )
+        assert decoded == counts[part].sum(), (decoded, counts[part].sum())
+    assert cursor[0] == n, (cursor[0], n)
 
     header_structs = pa.StructArray.from_arrays(
         [

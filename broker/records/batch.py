@@ -100,52 +100,97 @@ def open_batch(
     return header, section
 
 
+# Sections smaller than this are joined into one buffer per kernel call (few calls for many
+# small batches); bigger ones are walked where they lie, so big batches are never copied.
+JOIN_BELOW = 32 * 1024
+
+
 @dataclass(slots=True)
-class ScannedSections:
-    """Sections that passed the record walk, laid out for the decode kernel."""
+class Chunk:
+    """Sections laid out in one buffer for one kernel call."""
 
     buf: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
-    counts: np.ndarray
-    totals: np.ndarray
+    first: int  # index of the chunk's first section in the caller's list
+    count: int  # number of sections
+
+
+def _chunks(sections: Sequence[Buffer]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    pending: list[Buffer] = []
+    pending_bytes = 0
+
+    def flush(first: int) -> None:
+        nonlocal pending, pending_bytes
+        if not pending:
+            return
+        joined = pending[0] if len(pending) == 1 else b"".join(pending)
+        lengths = np.fromiter(map(len, pending), np.int64, len(pending))
+        ends = np.cumsum(lengths)
+        buf = np.frombuffer(joined, np.uint8)
+        buf.flags.writeable = False  # one array type, so each kernel compiles once
+        chunks.append(Chunk(buf, ends - lengths, ends, first, len(pending)))
+        pending, pending_bytes = [], 0
+
+    first = 0
+    for index, section in enumerate(sections):
+        size = len(section)
+        if size >= JOIN_BELOW or pending_bytes + size > 8 * JOIN_BELOW:
+            flush(first)
+            first = index
+        pending.append(section)
+        pending_bytes += size
+        if size >= JOIN_BELOW:
+            flush(first)
+            first = index + 1
+    flush(first)
+    return chunks
 
 
 def scan_sections(
     headers: Sequence[BatchHeader], sections: Sequence[Buffer], labels: Sequence[str]
-) -> ScannedSections:
-    """Walks the records of many sections in one kernel call; raises on the first bad one.
+) -> tuple[list[Chunk], np.ndarray]:
+    """Walks the records of many sections with the compiled kernel; raises on the first bad one.
 
     Args:
         headers: the batch header of each section.
         sections: uncompressed records sections, as returned by :func:`open_batch`.
         labels: how to name each batch in an error message.
+
+    Returns:
+        The chunks to hand to the decode kernel, and the kernel's totals (``_kernels.T_*``).
     """
     from . import _kernels as k
 
-    if len(sections) == 1:
-        buf = np.frombuffer(sections[0], np.uint8)
-    else:
-        buf = np.frombuffer(b"".join(sections), np.uint8)
-    lengths = np.fromiter(map(len, sections), np.int64, len(sections))
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
     counts = np.fromiter((h.record_count for h in headers), np.int64, len(headers))
     last_deltas = np.fromiter((h.last_offset_delta for h in headers), np.int64, len(headers))
     totals = np.zeros(6, np.int64)
     err = np.zeros(5, np.int64)
-    status = k.scan(buf, starts, ends, counts, last_deltas, totals, err)
-    if status != k.OK:
-        s = int(err[k.E_SECTION])
-        raise _scan_error(
-            status,
-            labels[s],
-            int(err[k.E_RECORD]),
-            int(err[k.E_POS] - starts[s]),
-            int(err[k.E_VALUE]),
-            headers[s],
+    chunks = _chunks(sections)
+    for chunk in chunks:
+        stop = chunk.first + chunk.count
+        status = k.scan(
+            chunk.buf,
+            chunk.starts,
+            chunk.ends,
+            counts[chunk.first : stop],
+            last_deltas[chunk.first : stop],
+            totals,
+            err,
         )
-    return ScannedSections(buf, starts, ends, counts, totals)
+        if status != k.OK:
+            local = int(err[k.E_SECTION])
+            s = chunk.first + local
+            raise _scan_error(
+                status,
+                labels[s],
+                int(err[k.E_RECORD]),
+                int(err[k.E_POS] - chunk.starts[local]),
+                int(err[k.E_VALUE]),
+                headers[s],
+            )
+    return chunks, totals
 
 
 def _scan_error(

@@ -152,17 +152,27 @@ def _raw_snappy(view: memoryview, limit: int) -> Buffer:
 
 
 def _unlz4(payload: Buffer, limit: int) -> bytes:
+    # LZ4FrameDecompressor allocates max_length up front, so ask for modest pieces.
     unpacker = lz4.frame.LZ4FrameDecompressor()
-    out = unpacker.decompress(payload, max_length=limit + 1)
-    if len(out) > limit or not unpacker.needs_input:
-        raise _too_big("lz4", limit)
-    if not unpacker.eof:
-        raise CorruptBatchError(f"lz4 payload of {len(payload)} bytes ends mid-frame")
+    piece = max(1 << 16, 4 * len(payload))
+    parts: list[bytes] = []
+    total = 0
+    data: Buffer = payload
+    while True:
+        part = unpacker.decompress(data, max_length=min(piece, limit + 1 - total))
+        data = b""
+        total += len(part)
+        if total > limit:
+            raise _too_big("lz4", limit)
+        parts.append(part)
+        if unpacker.eof:
+            break
+        if unpacker.needs_input:
+            raise CorruptBatchError(f"lz4 payload of {len(payload)} bytes ends mid-frame")
     if unpacker.unused_data:
-        raise CorruptBatchError(
-            f"lz4 payload has {len(unpacker.unused_data)} bytes after the frame"
-        )
-    return out
+        extra = len(unpacker.unused_data)
+        raise CorruptBatchError(f"lz4 payload has {extra} bytes after the frame")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _unzstd(payload: Buffer, limit: int) -> Buffer:
