@@ -25,10 +25,6 @@ def make_batch(base_offset: int, count: int = 1, payload_size: int = 20) -> byte
     return _BEFORE_CRC.pack(base_offset, length, 0, 2, crc32c.crc32c(rest)) + rest
 
 
-def base_offset(batch: bytes) -> int:
-    return struct.unpack_from(">q", batch, 0)[0]
-
-
 @pytest.fixture
 def batch() -> Callable[..., bytes]:
     return make_batch
