@@ -221,7 +221,7 @@ class S3ObjectStore:
                         self.breaker.record_failure()
                         raise ObjectStoreError(
                             f"S3 {op} of {key!r} in bucket {self.bucket!r} failed after "
-                            f"{attempt + 1} attempts: {describe(exc)}"
+                            f"{attempt + 1} attempt{'s' if attempt else ''}: {describe(exc)}"
                         ) from exc
                     delay = backoff_delay(
                         attempt, self.base_backoff_s, self.max_backoff_s, self._rng

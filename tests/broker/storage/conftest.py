@@ -91,7 +91,7 @@ class FaultProxy:
             if fault.status == 0:
                 assert request.transport is not None
                 request.transport.abort()
-                raise ConnectionResetError("fault proxy dropped the connection")
+                return web.Response()  # goes nowhere: the connection is gone
             xml = (
                 '<?xml version="1.0" encoding="UTF-8"?>'
                 f"<Error><Code>{fault.code}</Code><Message>injected by test proxy</Message></Error>"
@@ -111,9 +111,12 @@ class FaultProxy:
             payload = await upstream.read()
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
             if request.method == "HEAD":
-                response = web.Response(status=upstream.status, headers=out)
-                response.content_length = int(upstream.headers.get("Content-Length", 0))
-                return response
+                # HEAD answers carry the object's length but no body.
+                head = web.StreamResponse(status=upstream.status, headers=out)
+                head.content_length = int(upstream.headers.get("Content-Length", 0))
+                await head.prepare(request)
+                await head.write_eof()
+                return head
             return web.Response(status=upstream.status, headers=out, body=payload)
 
 
