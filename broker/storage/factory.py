@@ -74,7 +74,7 @@ def open_object_store(url: str, **options: Any) -> ObjectStore:
                 kwargs[target] = kind(value)
             except ValueError as exc:
                 raise ValueError(
-                    f"S3 URL parameter {name}={value!r} is not a {kind.__name__}"
+                    f"S3 URL parameter {name}={value!r} is not a valid {kind.__name__}"
                 ) from exc
         kwargs.update(options)
         return S3ObjectStore(bucket, unquote(parts.path.lstrip("/")), **kwargs)
