@@ -36,7 +36,7 @@ BAD_UTF8 = 11  # a header key is not valid UTF-8
 # Slots of the ``totals`` array filled by scan().
 T_RECORDS, T_HEADERS, T_KEY_BYTES, T_VALUE_BYTES, T_HKEY_BYTES, T_HVALUE_BYTES = range(6)
 # Slots of the ``err`` array: what went wrong and where.
-E_CODE, E_SECTION, E_RECORD, E_POS, E_VALUE = range(5)
+E_CODE, E_SECTION, E_RECORD, E_START, E_POS, E_VALUE = range(6)
 
 _MASK63 = 0x7FFFFFFFFFFFFFFF
 _MASK57 = 0x01FFFFFFFFFFFFFF
@@ -115,10 +115,11 @@ def _valid_utf8(buf, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def _fail(err, code, section, record, pos, value):
+def _fail(err, code, section, record, start, pos, value):
     err[E_CODE] = code
     err[E_SECTION] = section
     err[E_RECORD] = record
+    err[E_START] = start
     err[E_POS] = pos
     err[E_VALUE] = value
     return code
@@ -134,7 +135,7 @@ def scan(buf, starts, ends, counts, last_deltas, totals, err):
         counts: int64 record count each section's header declares.
         last_deltas: int64 lastOffsetDelta each header declares.
         totals: int64[6], incremented with T_* sums for the sections (for ``fill``'s buffers).
-        err: int64[5], filled with E_* details when the result is not OK.
+        err: int64[6], filled with E_* details when the result is not OK.
 
     Returns:
         OK, or the first error code found.
@@ -144,85 +145,87 @@ def scan(buf, starts, ends, counts, last_deltas, totals, err):
         p = starts[s]
         end = ends[s]
         if p < 0 or end > n_buf or p > end:
-            return _fail(err, OVERRUN, s, 0, p, end)
+            return _fail(err, OVERRUN, s, 0, p, p, end)
         count = counts[s]
         prev_delta = np.int64(-1)
         for i in range(count):
             if p >= end:
-                return _fail(err, UNDERRUN, s, i, p, count)
+                return _fail(err, UNDERRUN, s, i, p, p, count)
             length, q = _varint32(buf, p, end)
             if q == -1:
-                return _fail(err, OVERRUN, s, i, p, 0)
+                return _fail(err, OVERRUN, s, i, p, p, 0)
             if q == -2:
-                return _fail(err, BAD_VARINT, s, i, p, 0)
+                return _fail(err, BAD_VARINT, s, i, p, p, 0)
             if length < 0:
-                return _fail(err, BAD_LENGTH, s, i, p, length)
+                return _fail(err, BAD_LENGTH, s, i, p, p, length)
             if length > end - q:
-                return _fail(err, OVERRUN, s, i, p, length)
+                return _fail(err, OVERRUN, s, i, p, p, length)
             rec_end = q + length
             if q >= rec_end:  # no room for the attributes byte
-                return _fail(err, FIELD_OVERRUN, s, i, q, 0)
+                return _fail(err, FIELD_OVERRUN, s, i, p, q, 0)
             q += 1
             _, q2 = _varint(buf, q, rec_end, 10)  # timestamp delta
             if q2 < 0:
-                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
             q = q2
             delta, q2 = _varint32(buf, q, rec_end)
             if q2 < 0:
-                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
             if delta <= prev_delta:
-                return _fail(err, OFFSET_ORDER, s, i, q, delta)
+                return _fail(err, OFFSET_ORDER, s, i, p, q, delta)
             prev_delta = delta
             q = q2
             for which in range(2):  # key, then value
                 size, q2 = _varint32(buf, q, rec_end)
                 if q2 < 0:
-                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
                 if size < -1:
-                    return _fail(err, BAD_LENGTH, s, i, q, size)
+                    return _fail(err, BAD_LENGTH, s, i, p, q, size)
                 if size > rec_end - q2:
-                    return _fail(err, FIELD_OVERRUN, s, i, q, size)
+                    return _fail(err, FIELD_OVERRUN, s, i, p, q, size)
                 if size > 0:
                     totals[T_KEY_BYTES + which] += size
                     q2 += size
                 q = q2
             n_headers, q2 = _varint32(buf, q, rec_end)
             if q2 < 0:
-                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
             if n_headers < 0:
-                return _fail(err, BAD_LENGTH, s, i, q, n_headers)
+                return _fail(err, BAD_LENGTH, s, i, p, q, n_headers)
             q = q2
             for _h in range(n_headers):  # each header takes >= 2 bytes, so this is bounded
                 size, q2 = _varint32(buf, q, rec_end)
                 if q2 < 0:
-                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
                 if size < 0:
-                    return _fail(err, NULL_HEADER_KEY if size == -1 else BAD_LENGTH, s, i, q, size)
+                    return _fail(
+                        err, NULL_HEADER_KEY if size == -1 else BAD_LENGTH, s, i, p, q, size
+                    )
                 if size > rec_end - q2:
-                    return _fail(err, FIELD_OVERRUN, s, i, q, size)
+                    return _fail(err, FIELD_OVERRUN, s, i, p, q, size)
                 if not _valid_utf8(buf, q2, q2 + size):
-                    return _fail(err, BAD_UTF8, s, i, q2, size)
+                    return _fail(err, BAD_UTF8, s, i, p, q2, size)
                 totals[T_HKEY_BYTES] += size
                 q = q2 + size
                 size, q2 = _varint32(buf, q, rec_end)
                 if q2 < 0:
-                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, q, 0)
+                    return _fail(err, FIELD_OVERRUN if q2 == -1 else BAD_VARINT, s, i, p, q, 0)
                 if size < -1:
-                    return _fail(err, BAD_LENGTH, s, i, q, size)
+                    return _fail(err, BAD_LENGTH, s, i, p, q, size)
                 if size > rec_end - q2:
-                    return _fail(err, FIELD_OVERRUN, s, i, q, size)
+                    return _fail(err, FIELD_OVERRUN, s, i, p, q, size)
                 if size > 0:
                     totals[T_HVALUE_BYTES] += size
                     q2 += size
                 q = q2
             totals[T_HEADERS] += n_headers
             if q != rec_end:
-                return _fail(err, SIZE_MISMATCH, s, i, p, length)
+                return _fail(err, SIZE_MISMATCH, s, i, p, p, length)
             p = rec_end
         if p != end:
-            return _fail(err, LEFTOVER, s, count, p, end - p)
+            return _fail(err, LEFTOVER, s, count, p, p, end - p)
         if count > 0 and prev_delta != last_deltas[s]:
-            return _fail(err, LAST_DELTA, s, count - 1, p, prev_delta)
+            return _fail(err, LAST_DELTA, s, count - 1, p, p, prev_delta)
         totals[T_RECORDS] += count
     return OK
 

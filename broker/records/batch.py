@@ -166,7 +166,7 @@ def scan_sections(
     counts = np.fromiter((h.record_count for h in headers), np.int64, len(headers))
     last_deltas = np.fromiter((h.last_offset_delta for h in headers), np.int64, len(headers))
     totals = np.zeros(6, np.int64)
-    err = np.zeros(5, np.int64)
+    err = np.zeros(6, np.int64)
     chunks = _chunks(sections)
     for chunk in chunks:
         stop = chunk.first + chunk.count
@@ -182,11 +182,13 @@ def scan_sections(
         if status != k.OK:
             local = int(err[k.E_SECTION])
             s = chunk.first + local
+            origin = int(chunk.starts[local])
             raise _scan_error(
                 status,
                 labels[s],
                 int(err[k.E_RECORD]),
-                int(err[k.E_POS] - chunk.starts[local]),
+                int(err[k.E_START]) - origin,
+                int(err[k.E_POS]) - origin,
                 int(err[k.E_VALUE]),
                 headers[s],
             )
@@ -194,11 +196,13 @@ def scan_sections(
 
 
 def _scan_error(
-    code: int, label: str, record: int, pos: int, value: int, header: BatchHeader
+    code: int, label: str, record: int, start: int, pos: int, value: int, header: BatchHeader
 ) -> RecordBatchError:
     from . import _kernels as k
 
-    where = f"{label}, record {record} at byte {pos} of the records section"
+    where = f"{label}, record {record} at byte {start} of the records section"
+    if pos != start:
+        where += f" (field at byte {pos})"
     n = header.record_count
     messages: dict[int, tuple[type[RecordBatchError], str]] = {
         k.OVERRUN: (RecordCountError, f"{where}: the record runs past the end of the section"),
