@@ -63,16 +63,23 @@ def batches_to_arrow(batches: Iterable[Buffer], partition: int) -> pa.RecordBatc
     """
     from . import _kernels as k
 
+    # Data batches are decoded; control and empty batches are only checked.
     headers: list[BatchHeader] = []
     sections: list[Buffer] = []
     labels: list[str] = []
+    skipped: tuple[list[BatchHeader], list[Buffer], list[str]] = ([], [], [])
     for index, batch in enumerate(batches):
         header, section = open_batch(batch)
-        if header.is_control or header.record_count == 0:
-            continue
-        headers.append(header)
-        sections.append(section)
-        labels.append(f"batch {index} (base offset {header.base_offset})")
+        into = (
+            skipped
+            if header.is_control or header.record_count == 0
+            else (headers, sections, labels)
+        )
+        into[0].append(header)
+        into[1].append(section)
+        into[2].append(f"batch {index} (base offset {header.base_offset})")
+    if skipped[0]:
+        scan_sections(*skipped)
     if not headers:
         return pa.RecordBatch.from_pylist([], schema=ARROW_SCHEMA)
     chunks, totals = scan_sections(headers, sections, labels)

@@ -365,3 +365,13 @@ def test_a_bad_batch_among_good_ones_returns_nothing() -> None:
         batches_to_arrow([good, good, bad, good], 0)
     with pytest.raises(RecordCountError, match="batch 1 at byte"):
         split_batches(good + bad + good)
+
+
+def test_batches_skipped_by_arrow_are_still_checked() -> None:
+    # A control batch whose records are garbage, and a "no records" batch that has some.
+    control = make_batch(b"\x05garbage", attributes=0x30, record_count=1)
+    empty_with_bytes = make_batch(encode_record(0, None, b"v"), record_count=0)
+    for batch in (control, empty_with_bytes):
+        raises_everywhere(batch, RecordBatchError)
+        with pytest.raises(RecordBatchError, match="batch 1"):
+            batches_to_arrow([small_batch(), batch], 0)
