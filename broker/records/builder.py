@@ -50,9 +50,11 @@ class _Column:
     __slots__ = ("data", "offsets", "valid")
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> None:
-        self.data = data
-        self.offsets = offsets
-        self.valid = valid
+        # Always read-only views: one array type per argument, so the kernels compile once
+        # whether the memory came from numpy, pyarrow, or an immutable (e.g. mapped) buffer.
+        self.data = _readonly(data)
+        self.offsets = _readonly(offsets)
+        self.valid = _readonly(valid)
 
     @classmethod
     def nulls(cls, n: int) -> _Column:
@@ -89,6 +91,12 @@ class _Column:
 
     def __len__(self) -> int:
         return len(self.valid)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _timestamps(timestamps: Any, n: int) -> np.ndarray:
