@@ -107,6 +107,8 @@ class S3ObjectStore:
         if not bucket or "/" in bucket:
             raise ValueError(f"invalid S3 bucket name {bucket!r}")
         if prefix:
+            if prefix.startswith("/") or any(seg in (".", "..") for seg in prefix.split("/")):
+                raise ValueError(f"invalid S3 key prefix {prefix!r}: relative, no '.' or '..'")
             validate_prefix(prefix)
             if not prefix.endswith("/"):
                 prefix += "/"

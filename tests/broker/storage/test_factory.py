@@ -53,6 +53,8 @@ async def test_s3_url_reaches_the_server(s3_endpoint: str, s3_bucket: str) -> No
         ("s3://b/p?colour=red", "unknown S3 URL parameter 'colour'"),
         ("s3://b/p?max_retries=many", "max_retries='many' is not a valid int"),
         ("file://otherhost/data", "names host 'otherhost'"),
+        ("s3://b/p?part_size=1000", "part_size must be >= 5242880"),
+        ("s3://b/../up", "invalid S3 key prefix"),
     ],
 )
 def test_bad_urls_name_the_problem_and_the_accepted_forms(url: str, message: str) -> None:
