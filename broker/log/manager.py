@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -76,7 +77,8 @@ class LogManager:
         data_dir.mkdir(parents=True, exist_ok=True)
         await self.metadata.migrate()
         self.agent_id = self.agent_id or _persistent_agent_id(data_dir)
-        await self.metadata.register_agent(self.agent_id, self.config.advertised_address)
+        address = self.config.advertised_address or socket.gethostname()
+        await self.metadata.register_agent(self.agent_id, address)
         replayed: dict[int, list[bytes]] = collections.defaultdict(list)
         if self.config.wal_enabled:
             self.wal = await WriteAheadLog.open(

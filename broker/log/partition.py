@@ -257,7 +257,7 @@ class PartitionLog:
         cache = self._ctx.cache
 
         async def fetch(start: int, end: int) -> bytes:
-            return await cache.get_range(key, start, end)
+            return await cache.get_range(key, start, end, size=record.size_bytes)
 
         reader = await SegmentReader.open(fetch, record.size_bytes, name=key)
         self._readers[key] = reader
