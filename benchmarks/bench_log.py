@@ -30,7 +30,9 @@ def peak_rss_mb() -> float:
 async def open_manager(root: Path, policy: SyncPolicy) -> LogManager:
     config = LogConfig(data_dir=root / "agent", agent_id="bench", wal_sync_policy=policy)
     return await LogManager.open(
-        config, metadata_url=f"sqlite:///{root / 'meta.db'}", object_store_url=f"file://{root / 'obj'}"
+        config,
+        metadata_url=f"sqlite:///{root / 'meta.db'}",
+        object_store_url=f"file://{root / 'obj'}",
     )
 
 
@@ -44,6 +46,7 @@ async def append_interval(report: Report, root: Path, seconds: float = 3.0) -> N
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
             await plog.append([batch], acks=Acks.LEADER)
+            await asyncio.sleep(0)  # a server yields between requests; lets sealing run
             records += 1000
         elapsed = time.perf_counter() - started
         report(
@@ -72,7 +75,9 @@ async def append_interval(report: Report, root: Path, seconds: float = 3.0) -> N
         await manager.close()
 
 
-async def append_always(report: Report, root: Path, seconds: float = 3.0, writers: int = 16) -> None:
+async def append_always(
+    report: Report, root: Path, seconds: float = 3.0, writers: int = 16
+) -> None:
     manager = await open_manager(root, SyncPolicy.ALWAYS)
     try:
         await manager.create_topic("bench", partitions=1)

@@ -41,7 +41,7 @@ def postgres_url() -> str:
 
     try:
         asyncio.run(probe())
-    except Exception as exc:  # noqa: BLE001 - any failure means the service is missing
+    except Exception as exc:
         pytest.fail(f"PostgreSQL is not reachable at {url} ({exc!r}); start it (make services)")
     return url
 

@@ -47,3 +47,4 @@ class LogConfig:
     upload_concurrency: int = 4
     upload_retry_max_s: float = 5.0
     reader_cache_size: int = 256
+    max_sealing_segments: int = 4  # appends wait while this many sealed segments await upload

@@ -60,9 +60,13 @@ class LogManager:
 
     @classmethod
     async def open(
-        cls, config: LogConfig, *, metadata_url: str | None = None, object_store_url: str | None = None
+        cls,
+        config: LogConfig,
+        *,
+        metadata_url: str | None = None,
+        object_store_url: str | None = None,
     ) -> LogManager:
-        """Builds a manager from URLs (defaults: SQLite and files under ``data_dir``) and starts it."""
+        """Builds a manager from URLs (default: SQLite and files under ``data_dir``), started."""
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         metadata = open_metadata_store(metadata_url or f"sqlite:///{data_dir / 'metadata.db'}")
@@ -107,6 +111,7 @@ class LogManager:
             upload_slots=asyncio.Semaphore(self.config.upload_concurrency),
             upload_retry_max_s=self.config.upload_retry_max_s,
             reader_cache_size=self.config.reader_cache_size,
+            max_sealing_segments=self.config.max_sealing_segments,
         )
         for topic in await self.metadata.list_topics():
             for partition in range(topic.partitions):
@@ -204,7 +209,9 @@ class LogManager:
             await self.partition(name, partition)
         return topic
 
-    async def update_topic_config(self, name: str, changes: Mapping[str, str | int | None]) -> Topic:
+    async def update_topic_config(
+        self, name: str, changes: Mapping[str, str | int | None]
+    ) -> Topic:
         topic = await self.metadata.update_topic_config(name, changes)
         for (topic_name, _), plog in self._partitions.items():
             if topic_name == name:
@@ -296,7 +303,9 @@ class LogManager:
             async with asyncio.timeout(timeout_s):
                 await asyncio.gather(*(p.flush() for p in self.led_partitions()))
         except TimeoutError:
-            log.error("shutdown: segments still uncommitted after %.0f s; the WAL keeps them", timeout_s)
+            log.error(
+                "shutdown: segments still uncommitted after %.0f s; the WAL keeps them", timeout_s
+            )
         for plog in list(self._partitions.values()):
             await plog.close()
             if not plog.fenced:

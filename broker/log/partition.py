@@ -67,6 +67,7 @@ class PartitionContext:
     upload_slots: asyncio.Semaphore
     upload_retry_max_s: float
     reader_cache_size: int
+    max_sealing_segments: int
 
 
 class PartitionLog:
@@ -129,9 +130,7 @@ class PartitionLog:
             raise NotLeaderError(self.topic.name, self.partition, self._fenced_reason)
 
     # ---------------------------------------------------------------- append
-    async def append(
-        self, batches: Sequence[bytes], acks: Acks = Acks.LEADER
-    ) -> AppendResult:
+    async def append(self, batches: Sequence[bytes], acks: Acks = Acks.LEADER) -> AppendResult:
         """Assigns dense offsets to ``batches`` and stores them; waits as ``acks`` asks.
 
         Every batch is validated (CRC, lengths, record count, size limit) before any is stored,
@@ -141,6 +140,7 @@ class PartitionLog:
         limit = self.topic.config.max_message_bytes
         headers = [validate_batch(batch, max_batch_bytes=limit) for batch in batches]
         async with self._lock:
+            await self._wait_for_upload_room()
             self._check_writable()
             first = self._next_offset
             stamped, bases, next_offset = self._stamp(batches, headers, first)
@@ -151,8 +151,12 @@ class PartitionLog:
                     [(self.stream_id, batch) for batch in stamped], sync=SyncPolicy.NEVER
                 )
             for batch, base, header in zip(stamped, bases, headers, strict=True):
-                self._open.add(batch, base, base + header.last_offset_delta + 1, header.max_timestamp)
+                self._open.add(
+                    batch, base, base + header.last_offset_delta + 1, header.max_timestamp
+                )
             self._next_offset = next_offset
+            if self._open.size_bytes >= self.topic.config.segment_bytes:
+                self.request_seal()
         metrics.APPENDED_RECORDS.labels(self.topic.name).inc(next_offset - first)
         metrics.APPENDED_BYTES.labels(self.topic.name).inc(sum(len(b) for b in stamped))
         self._notify()
@@ -171,6 +175,12 @@ class PartitionLog:
             bases.append(offset)
             offset += header.last_offset_delta + 1
         return stamped, bases, offset
+
+    async def _wait_for_upload_room(self) -> None:
+        """Backpressure: memory holds at most a few sealed segments waiting for upload."""
+        while len(self._sealing) >= self._ctx.max_sealing_segments and not self.fenced:
+            self.ensure_flushing()
+            await self._changed.wait()
 
     def _sync_policy(self) -> SyncPolicy:
         override = self.topic.config.wal_sync
@@ -237,7 +247,11 @@ class PartitionLog:
         if record is None:
             if offset < self.log_start_offset:
                 raise OffsetOutOfRangeError(
-                    self.topic.name, self.partition, offset, self.log_start_offset, self._next_offset
+                    self.topic.name,
+                    self.partition,
+                    offset,
+                    self.log_start_offset,
+                    self._next_offset,
                 )
             return []
         try:
@@ -366,7 +380,9 @@ class PartitionLog:
             writer_epoch=self.epoch,
         )
         try:
-            await self._ctx.metadata.commit_segment(record, holder=self._ctx.holder, epoch=self.epoch)
+            await self._ctx.metadata.commit_segment(
+                record, holder=self._ctx.holder, epoch=self.epoch
+            )
         except FencedError:
             # Our object is not referenced by anything; remove it so it costs nothing.
             self._ctx.cache.invalidate(key)
@@ -384,7 +400,7 @@ class PartitionLog:
 
     # ------------------------------------------------------------- recovery
     def restore(self, batch: bytes, header: BatchHeader) -> bool:
-        """Puts a batch replayed from the WAL back; False when it does not extend the log densely."""
+        """Puts back a batch replayed from the WAL; False when it would leave a gap."""
         if header.last_offset < self._next_offset:
             return True  # already committed in a segment
         if header.base_offset != self._next_offset:

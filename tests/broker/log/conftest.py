@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from streamhouse.broker.log import LogConfig, LogManager
 from streamhouse.broker.records import build_batch, iter_records
 
@@ -62,9 +61,7 @@ def shared_urls(tmp_path: Path) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def manager(
-    log_config: LogConfig, shared_urls: tuple[str, str]
-) -> AsyncIterator[LogManager]:
+async def manager(log_config: LogConfig, shared_urls: tuple[str, str]) -> AsyncIterator[LogManager]:
     meta, objects = shared_urls
     mgr = await LogManager.open(log_config, metadata_url=meta, object_store_url=objects)
     yield mgr

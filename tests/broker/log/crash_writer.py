@@ -8,6 +8,7 @@ promised before it SIGKILLs this process at a random moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -24,10 +25,8 @@ async def main(data_dir: str, meta: str, objects: str, first_batch: int, wal: st
         seal_check_interval_ms=5,
     )
     manager = await LogManager.open(config, metadata_url=meta, object_store_url=objects)
-    try:
+    with contextlib.suppress(TopicExistsError):
         await manager.create_topic("crash", partitions=1)
-    except TopicExistsError:
-        pass
     # Small, frequent segments so kills land during seal, upload and commit too.
     await manager.update_topic_config("crash", {"segment.ms": 15, "segment.bytes": 4096})
     plog = await manager.partition("crash", 0)

@@ -1,4 +1,4 @@
-"""SIGKILL at random moments: every acknowledged record survives exactly once, offsets stay dense."""
+"""SIGKILL at random moments: every acknowledged record survives once; offsets stay dense."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from streamhouse.broker.log import LogConfig, LogManager
 from streamhouse.broker.records import iter_records
 

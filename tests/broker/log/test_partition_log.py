@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from streamhouse.broker.log import Acks, LogManager, NotLeaderError, OffsetOutOfRangeError
 from streamhouse.broker.records import CorruptBatchError, RecordBatchError
 from streamhouse.broker.wal import WalFullError
@@ -113,7 +112,7 @@ async def test_retention_by_time_deletes_whole_segments(manager, make_batch, val
     assert plog.log_start_offset == 5
     with pytest.raises(OffsetOutOfRangeError):
         await plog.read(0)
-    assert [v for _, v in values_of(await plog.read(5))][0] == b"fresh-0"
+    assert next(v for _, v in values_of(await plog.read(5))) == b"fresh-0"
     remaining = {info.key for info in await manager.store.list("")}
     assert len(keys_before - remaining) == 1
     state = await manager.metadata.get_partition("old", 0)
