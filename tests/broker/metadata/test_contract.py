@@ -187,9 +187,9 @@ async def test_update_topic_config_persists_and_validates(store, make_store) -> 
     other = await make_store()  # another agent sees it
     assert (await other.get_topic("t")).config == topic.config
 
-    with pytest.raises(InvalidConfigError, match="bogus.key"):
+    with pytest.raises(InvalidConfigError, match=r"bogus\.key"):
         await store.update_topic_config("t", {"segment.ms": 5, "bogus.key": "1"})
-    with pytest.raises(InvalidConfigError, match="segment.bytes"):
+    with pytest.raises(InvalidConfigError, match=r"segment\.bytes"):
         await store.update_topic_config("t", {"segment.bytes": "-5"})
     assert (await store.get_topic("t")).config == topic.config  # nothing partial
 
