@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .batch import open_batch, scan_sections
 from .compression import Buffer
-from .errors import BatchTooLargeError
+from .errors import BatchTooLargeError, RecordBatchError
 from .header import BatchHeader, TimestampType
 
 HEADER_TYPE = pa.struct(
@@ -69,7 +69,10 @@ def batches_to_arrow(batches: Iterable[Buffer], partition: int) -> pa.RecordBatc
     labels: list[str] = []
     skipped: tuple[list[BatchHeader], list[Buffer], list[str]] = ([], [], [])
     for index, batch in enumerate(batches):
-        header, section = open_batch(batch)
+        try:
+            header, section = open_batch(batch)
+        except RecordBatchError as exc:
+            raise type(exc)(f"batch {index}: {exc}") from exc
         into = (
             skipped
             if header.is_control or header.record_count == 0

@@ -365,6 +365,9 @@ def test_a_bad_batch_among_good_ones_returns_nothing() -> None:
         batches_to_arrow([good, good, bad, good], 0)
     with pytest.raises(RecordCountError, match="batch 1 at byte"):
         split_batches(good + bad + good)
+    corrupt = restamp(good, fix_crc=False, crc=1)
+    with pytest.raises(CorruptBatchError, match=r"^batch 3: CRC32C mismatch"):
+        batches_to_arrow([good, good, good, corrupt], 0)
 
 
 def test_batches_skipped_by_arrow_are_still_checked() -> None:
