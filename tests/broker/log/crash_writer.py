@@ -14,7 +14,7 @@ from pathlib import Path
 
 from streamhouse.broker.log import Acks, LogConfig, LogManager
 from streamhouse.broker.metadata import TopicExistsError
-from streamhouse.broker.records import build_batch
+from streamhouse.broker.records import build_batch, validate_batch
 
 
 async def main(data_dir: str, meta: str, objects: str, first_batch: int, wal: str) -> None:
@@ -30,6 +30,8 @@ async def main(data_dir: str, meta: str, objects: str, first_batch: int, wal: st
     # Small, frequent segments so kills land during seal, upload and commit too.
     await manager.update_topic_config("crash", {"segment.ms": 15, "segment.bytes": 4096})
     plog = await manager.partition("crash", 0)
+    # Compile (or load from numba's cache) the batch kernels before the parent starts its clock.
+    validate_batch(build_batch([b"warm-up"]))
     print("READY", flush=True)
     batch_id = first_batch
 
