@@ -21,6 +21,8 @@ from streamhouse.broker.metadata.models import (
     SegmentRecord,
     Topic,
 )
+from streamhouse.broker.metadata.postgres import PostgresMetadataStore
+from streamhouse.broker.metadata.sqlite import SqliteMetadataStore
 
 
 @runtime_checkable
@@ -99,9 +101,6 @@ def open_metadata_store(url: str) -> MetadataStore:
     Raises:
         ValueError: Unknown scheme or an empty SQLite path.
     """
-    from streamhouse.broker.metadata.postgres import PostgresMetadataStore
-    from streamhouse.broker.metadata.sqlite import SqliteMetadataStore
-
     if url.startswith("sqlite://"):
         rest = url[len("sqlite://") :]
         if not rest.startswith("/") or len(rest) < 2:
