@@ -26,3 +26,19 @@ def test_no_top_level_sql_or_engine_module(tmp_path: Path) -> None:
         result = _run_outside_repo(f"import {name}", tmp_path)
         assert result.returncode != 0, f"a top-level module {name!r} is importable"
         assert "ModuleNotFoundError" in result.stderr
+
+
+def test_every_subpackage_is_declared_for_wheels() -> None:
+    """A folder missing from pyproject's package list would be absent from a wheel install."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    declared = set(config["packages"])
+    found = {
+        "streamhouse." + ".".join(init.parent.relative_to(root).parts)
+        for top in ("broker", "sql", "engine", "workbench")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found == declared
+    assert "migrations/*/*.sql" in config["package-data"]["streamhouse.broker.metadata"]
