@@ -33,7 +33,13 @@ from streamhouse.broker.metadata import (
     SegmentRecord,
     Topic,
 )
-from streamhouse.broker.records import BatchHeader, iter_records, set_base_offset, validate_batch
+from streamhouse.broker.records import (
+    BatchHeader,
+    iter_records,
+    parse_header,
+    set_base_offset,
+    validate_batch,
+)
 from streamhouse.broker.segments import SegmentReader, encode_segment
 from streamhouse.broker.storage import ObjectNotFoundError, ObjectStore, SegmentCache
 from streamhouse.broker.wal import SyncPolicy, WriteAheadLog
@@ -236,7 +242,7 @@ class PartitionLog:
             out.extend(batches)
             total += sum(len(b) for b in batches)
             last = batches[-1]
-            offset = _last_offset(last) + 1
+            offset = parse_header(last).last_offset + 1
         return out
 
     async def _read_once(self, offset: int, max_bytes: int) -> list[bytes]:
@@ -438,10 +444,3 @@ class PartitionLog:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-
-
-def _last_offset(batch: bytes) -> int:
-    """Last offset of a stamped batch, read from its fixed header fields."""
-    base = int.from_bytes(batch[0:8], "big", signed=True)
-    delta = int.from_bytes(batch[23:27], "big", signed=True)
-    return base + delta
