@@ -245,3 +245,28 @@ async def test_stale_agent_is_fenced_and_its_data_never_becomes_visible(
         await b.close()
         a._tasks = []
         await a.close()
+
+
+async def test_corrupted_segment_object_is_a_clear_error(
+    manager, reopen, make_batch, values_of, tmp_path
+):
+    from streamhouse.broker.segments import SegmentCorruptError
+
+    await manager.create_topic("rot", partitions=1)
+    plog = await manager.partition("rot", 0)
+    await plog.append([make_batch(20, "intact")], acks=Acks.ALL)
+    await plog.flush()
+    key = plog.segments[0].object_key
+    await manager.close()
+    path = tmp_path / "objects" / key
+    data = bytearray(path.read_bytes())
+    data[40] ^= 0x01  # inside the first block of batches
+    path.write_bytes(bytes(data))
+    # A fresh data dir: no cached copy, the object store's bytes are read and checked.
+    again = await reopen(data_dir=tmp_path / "fresh")
+    try:
+        rotten = await again.partition("rot", 0)
+        with pytest.raises(SegmentCorruptError, match="block 0"):
+            await rotten.read(0)
+    finally:
+        await again.close()
