@@ -6,6 +6,7 @@ Run: .venv/bin/python examples/log_roundtrip.py [DATA_DIR]
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -17,10 +18,8 @@ from streamhouse.broker.records import batches_to_arrow, build_batch
 async def main(data_dir: Path) -> None:
     manager = await LogManager.open(LogConfig(data_dir=data_dir))
     try:
-        try:
+        with contextlib.suppress(TopicExistsError):
             await manager.create_topic("greetings", partitions=1)
-        except TopicExistsError:
-            pass
         plog = await manager.partition("greetings", 0)
         batch = build_batch([b"hello", b"world"], keys=[b"k1", b"k2"])
         result = await plog.append([batch], acks=Acks.ALL)
