@@ -40,7 +40,7 @@ from streamhouse.broker.records import (
     set_base_offset,
     validate_batch,
 )
-from streamhouse.broker.segments import SegmentReader, encode_segment
+from streamhouse.broker.segments import SegmentCorruptError, SegmentReader, encode_segment
 from streamhouse.broker.storage import ObjectNotFoundError, ObjectStore, SegmentCache
 from streamhouse.broker.wal import SyncPolicy, WriteAheadLog
 
@@ -261,8 +261,14 @@ class PartitionLog:
                 )
             return []
         try:
-            reader = await self._reader(record)
-            return await reader.read(offset, max_bytes)
+            try:
+                return await (await self._reader(record)).read(offset, max_bytes)
+            except SegmentCorruptError:
+                # The local cached copy may be the damaged one: drop it and read the object
+                # store's bytes once more; a second failure is real corruption and is raised.
+                self._readers.pop(record.object_key, None)
+                self._ctx.cache.invalidate(record.object_key)
+                return await (await self._reader(record)).read(offset, max_bytes)
         except ObjectNotFoundError as exc:  # deleted by retention while we were reading
             raise OffsetOutOfRangeError(
                 self.topic.name, self.partition, offset, self.log_start_offset, self._next_offset

@@ -270,3 +270,20 @@ async def test_corrupted_segment_object_is_a_clear_error(
             await rotten.read(0)
     finally:
         await again.close()
+
+
+async def test_damaged_cache_copy_is_replaced_from_the_object_store(
+    manager, make_batch, values_of, log_config
+):
+    await manager.create_topic("cached", partitions=1)
+    plog = await manager.partition("cached", 0)
+    await plog.append([make_batch(20, "fine")], acks=Acks.ALL)
+    await plog.flush()
+    cached = [p for p in (log_config.data_dir / "cache").rglob("*.obj")]
+    assert len(cached) == 1
+    data = bytearray(cached[0].read_bytes())
+    data[40] ^= 0x01
+    cached[0].write_bytes(bytes(data))
+    plog._readers.clear()  # as after a restart: nothing decoded in memory
+    got = values_of(await plog.read(0))
+    assert [v for _, v in got] == [f"fine-{i}".encode() for i in range(20)]
