@@ -4,13 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench lint services clean
+.PHONY: serve test bench lint services clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# Runs one StreamHouse agent with embedded defaults: SQLite metadata and files under ./data.
+serve: $(STAMP)
+	$(BIN)/streamhouse serve $(SERVE_ARGS)
 
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432); the S3 server is started by a fixture.
 services:

@@ -59,6 +59,21 @@ class LogManager:
         self.ready = False
 
     @classmethod
+    def from_urls(
+        cls,
+        config: LogConfig,
+        *,
+        metadata_url: str | None = None,
+        object_store_url: str | None = None,
+    ) -> LogManager:
+        """Builds an unstarted manager (default: SQLite and files under ``data_dir``)."""
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        metadata = open_metadata_store(metadata_url or f"sqlite:///{data_dir / 'metadata.db'}")
+        store = open_object_store(object_store_url or f"file://{data_dir.resolve() / 'objects'}")
+        return cls(config, metadata, store)
+
+    @classmethod
     async def open(
         cls,
         config: LogConfig,
@@ -66,12 +81,10 @@ class LogManager:
         metadata_url: str | None = None,
         object_store_url: str | None = None,
     ) -> LogManager:
-        """Builds a manager from URLs (default: SQLite and files under ``data_dir``), started."""
-        data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        metadata = open_metadata_store(metadata_url or f"sqlite:///{data_dir / 'metadata.db'}")
-        store = open_object_store(object_store_url or f"file://{data_dir.resolve() / 'objects'}")
-        manager = cls(config, metadata, store)
+        """Builds a manager from URLs and starts it."""
+        manager = cls.from_urls(
+            config, metadata_url=metadata_url, object_store_url=object_store_url
+        )
         await manager.start()
         return manager
 

@@ -1,0 +1,89 @@
+"""`streamhouse serve`: one asyncio process hosting the log and the HTTP app.
+
+Order of start: the HTTP listener comes up first so `/health` answers and `/ready` says 503
+during recovery; then the log starts (migrations, WAL recovery, leases) and `/ready` turns 200.
+SIGTERM/SIGINT stop accepting HTTP, seal and commit open segments, release leases, exit 0,
+within `shutdown_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from streamhouse.broker.log import LogConfig, LogManager
+from streamhouse.broker.wal import SyncPolicy
+from streamhouse.workbench.http.app import create_app
+from streamhouse.workbench.settings import ServerSettings
+
+log = logging.getLogger("streamhouse.server")
+
+
+class _HttpServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the server command owns shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def log_config(settings: ServerSettings) -> LogConfig:
+    return LogConfig(
+        data_dir=settings.data_dir,
+        agent_id=settings.agent_id,
+        advertised_address=f"{settings.advertised_host or settings.host}:{settings.grpc_port}",
+        wal_sync_policy=SyncPolicy(settings.wal_sync),
+        wal_sync_interval_ms=settings.wal_sync_interval_ms,
+        wal_max_bytes=settings.wal_max_bytes,
+        cache_max_bytes=settings.cache_max_bytes,
+        lease_ttl_ms=settings.lease_ttl_ms,
+    )
+
+
+async def serve(settings: ServerSettings) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down in order."""
+    manager = LogManager.from_urls(
+        log_config(settings),
+        metadata_url=settings.metadata_url or None,
+        object_store_url=settings.object_store or None,
+    )
+    http = _HttpServer(
+        uvicorn.Config(
+            create_app(manager),
+            host=settings.host,
+            port=settings.http_port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    http_task = asyncio.create_task(http.serve(), name="http")
+    try:
+        await manager.start()
+        log.info(
+            "ready agent=%s http=%s:%d data_dir=%s",
+            manager.agent_id,
+            settings.host,
+            settings.http_port,
+            settings.data_dir,
+        )
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({stopping, http_task}, return_when=asyncio.FIRST_COMPLETED)
+        if http_task in done and http_task.exception() is not None:
+            raise http_task.exception()  # type: ignore[misc]
+        log.info("shutting down")
+    finally:
+        http.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(http_task, timeout=5)
+        if manager.ready:
+            await manager.close(timeout_s=settings.shutdown_timeout_s)
+        log.info("stopped")

@@ -1,0 +1,72 @@
+"""Server settings: one frozen model, filled from defaults < TOML file < env < flags.
+
+Env variables are ``STREAMHOUSE_<FIELD>`` (for example ``STREAMHOUSE_HTTP_PORT=8081``); the TOML
+file uses the field names as keys. Everything is passed in explicitly; nothing reads globals later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "STREAMHOUSE_"
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message says which source and which key."""
+
+
+class ServerSettings(BaseModel):
+    """Everything `streamhouse serve` needs to start (DESIGN.md, External contracts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path("data")
+    metadata_url: str = ""  # default: sqlite under data_dir
+    object_store: str = ""  # default: files under data_dir/objects
+    host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    kafka_port: int = Field(9092, ge=0, le=65535)
+    advertised_host: str = ""
+    agent_id: str = ""
+    wal_sync: Literal["always", "interval", "never"] = "interval"
+    wal_sync_interval_ms: int = Field(100, gt=0)
+    wal_max_bytes: int = Field(1024**3, gt=0)
+    cache_max_bytes: int = Field(1024**3, gt=0)
+    lease_ttl_ms: int = Field(10_000, gt=0)
+    shutdown_timeout_s: float = Field(30.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServerSettings:
+    """Merges the sources in order of precedence and validates the result once."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(config_file.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {config_file}: {exc}") from exc
+    env = os.environ if environ is None else environ
+    for name in ServerSettings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return ServerSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}={err.get('input')!r}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
