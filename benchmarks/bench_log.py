@@ -7,24 +7,17 @@ and re-stamped by the log on every append, as a broker re-stamps what producers 
 from __future__ import annotations
 
 import asyncio
-import resource
-import shutil
 import statistics
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from streamhouse.broker.log import Acks, LogConfig, LogManager
 from streamhouse.broker.records import build_batch
 from streamhouse.broker.wal import SyncPolicy
 
-Report = Callable[..., None]
+from benchmarks.common import Report, peak_rss_mb, print_report, run_async_cases
+
 RECORD = b"x" * 100
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def open_manager(root: Path, policy: SyncPolicy) -> LogManager:
@@ -113,13 +106,8 @@ async def append_always(
 
 
 def run(report: Report) -> None:
-    for case in (append_interval, append_always):
-        root = Path(tempfile.mkdtemp(prefix="sh-bench-log-"))
-        try:
-            asyncio.run(case(report, root))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    run_async_cases(report, (append_interval, append_always), prefix="sh-bench-log-")
 
 
 if __name__ == "__main__":
-    run(lambda name, rps, mem, **extra: print(f"{name}: {rps:,.0f} records/s, {mem:.0f} MB", extra))
+    run(print_report)

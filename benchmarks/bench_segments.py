@@ -8,7 +8,6 @@ with kafka-python's builder and stamped with dense base offsets, as a broker sta
 from __future__ import annotations
 
 import asyncio
-import resource
 import statistics
 import struct
 import time
@@ -17,13 +16,10 @@ from collections.abc import Callable
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from streamhouse.broker.segments import SegmentReader, encode_segment
 
-Report = Callable[..., None]
+from benchmarks.common import Report, peak_rss_mb, print_report
+
 BATCHES, RECORDS = 100, 1000
 ROUNDS = 5
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def value(i: int) -> bytes:
@@ -111,8 +107,4 @@ def run(report: Report) -> None:
 
 
 if __name__ == "__main__":
-
-    def _print(name: str, records_per_s: float, peak_mem_mb: float, **extra: object) -> None:
-        print(f"{name:58} {records_per_s:>14,.0f} rec/s {peak_mem_mb:>7.1f} MB {extra}")
-
-    run(_print)
+    run(print_report)

@@ -9,26 +9,19 @@ simulated with ``mark_committed`` so that files are deleted as they would be in 
 from __future__ import annotations
 
 import asyncio
-import resource
-import shutil
 import statistics
 import struct
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from streamhouse.broker.wal import SyncPolicy, WalConfig, WriteAheadLog
 
-Report = Callable[..., None]
+from benchmarks.common import Report, peak_rss_mb, print_report, run_async_cases
+
 RECORD_BYTES = 100
 RECORD_OVERHEAD = 10  # length, attributes, deltas, key/value lengths, header count (varints)
 _HEADER = struct.Struct(">qiiBIhiqqqhii")  # the 61-byte RecordBatch v2 header
 COMMIT_LAG = 100_000  # offsets kept uncommitted, as if segments committed that far behind
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def make_batch(records: int) -> bytearray:
@@ -107,13 +100,8 @@ async def append_always(
 
 
 def run(report: Report) -> None:
-    for case in (append_interval, append_always):
-        root = Path(tempfile.mkdtemp(prefix="sh-bench-wal-"))
-        try:
-            asyncio.run(case(report, root))
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    run_async_cases(report, (append_interval, append_always), prefix="sh-bench-wal-")
 
 
 if __name__ == "__main__":
-    run(lambda name, rps, mem, **extra: print(f"{name}: {rps:,.0f} records/s, {mem:.0f} MB", extra))
+    run(print_report)
