@@ -1,0 +1,1 @@
+"""The gRPC service: admin, produce, fetch and group calls mapped onto the log and groups."""

@@ -1,0 +1,7 @@
+"""`streamctl`: the terminal client of a running StreamHouse server."""
+
+
+def main() -> None:
+    from streamhouse.workbench.streamctl.app import app
+
+    app()
