@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -107,3 +107,107 @@ def s3_bucket(s3_endpoint: str) -> str:
     )
     client.create_bucket(Bucket=name)
     return name
+
+
+class ServerProcess:
+    """A real ``streamhouse serve`` child process on free loopback ports.
+
+    ``grpc_address`` is what clients dial; ``http_url`` serves REST, health and metrics.
+    Output goes to ``log_path`` so a failing test can show it.
+    """
+
+    def __init__(self, data_dir: os.PathLike[str], *extra: str, env: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.extra = extra
+        self.env = env or {}
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.kafka_port = free_port()
+        self.log_path = f"{data_dir}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 60) -> ServerProcess:
+        import httpx
+
+        args = [
+            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
+            "--data-dir", str(self.data_dir),
+            "--http-port", str(self.http_port),
+            "--grpc-port", str(self.grpc_port),
+            "--kafka-port", str(self.kafka_port),
+            *self.extra,
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.http_url}/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        pytest.fail(f"server did not become ready:\n{self.output()}")
+
+    def output(self) -> str:
+        with open(self.log_path, "rb") as log:
+            return log.read().decode(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown work at all, as a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Factory: ``start_server(*flags, data_dir=None, env=None)`` starts a ready server process.
+
+    Every server it started is SIGKILLed at the end of the test (stop it yourself to test a
+    graceful shutdown).
+    """
+    started: list[ServerProcess] = []
+
+    def start(*extra: str, data_dir: os.PathLike[str] | None = None, env=None) -> ServerProcess:
+        directory = data_dir or tmp_path_factory.mktemp("server") / "data"
+        server = ServerProcess(directory, *extra, env=env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """One ready server with embedded defaults (SQLite + local files)."""
+    return start_server()
