@@ -40,14 +40,16 @@ OFFSET_SPEC_EARLIEST: OffsetSpec
 OFFSET_SPEC_TIMESTAMP: OffsetSpec
 
 class Error(_message.Message):
-    __slots__ = ("code", "message", "leader_address")
+    __slots__ = ("code", "message", "leader_address", "reason")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
     leader_address: str
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., leader_address: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., leader_address: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TopicPartitions(_message.Message):
     __slots__ = ("topic", "partitions")
