@@ -1,7 +1,13 @@
 """The partition log API the rest of the system uses: append, read, offset lookups, retention."""
 
 from streamhouse.broker.log.config import Acks, LogConfig
-from streamhouse.broker.log.errors import LogError, NotLeaderError, OffsetOutOfRangeError
+from streamhouse.broker.log.errors import (
+    LogError,
+    NotLeaderError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    ProducerFencedError,
+)
 from streamhouse.broker.log.manager import LogManager
 from streamhouse.broker.log.partition import AppendResult, PartitionLog
 
@@ -13,5 +19,7 @@ __all__ = [
     "LogManager",
     "NotLeaderError",
     "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
     "PartitionLog",
+    "ProducerFencedError",
 ]

@@ -28,6 +28,12 @@ class LogConfig:
         wal_enabled: with the WAL off, ``acks=all`` waits for the segment commit instead.
         commit_on_all: make ``acks=all`` wait for the object-store commit even with the WAL on
             (needed with several agents: a dead agent's local WAL is gone with its machine).
+        advertised_address: what other agents and clients dial to reach this agent; it is
+            registered with the agent and named in NotLeaderError for partitions led here.
+        group_partitions: partitions of the internal consumer-groups topic, created at first
+            start; a group is coordinated by the leader of its partition.
+        handover_timeout_s: how long a hand-over may take to commit what memory holds before
+            it is abandoned and the partition stays here.
     """
 
     data_dir: Path
@@ -48,3 +54,5 @@ class LogConfig:
     upload_retry_max_s: float = 5.0
     reader_cache_size: int = 256
     max_sealing_segments: int = 4  # appends wait while this many sealed segments await upload
+    group_partitions: int = 8
+    handover_timeout_s: float = 30.0

@@ -21,10 +21,59 @@ class OffsetOutOfRangeError(LogError):
 
 
 class NotLeaderError(LogError):
-    """This agent does not (or no longer) hold the partition's lease."""
+    """This agent does not (or no longer) hold the partition's lease.
 
-    def __init__(self, topic: str, partition: int, reason: str = "") -> None:
+    ``leader_agent`` and ``leader_address`` name the live lease holder when it is known, so
+    the protocol layers can send the client straight there; both are empty otherwise.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        reason: str = "",
+        *,
+        leader_agent: str = "",
+        leader_address: str = "",
+    ) -> None:
         detail = f": {reason}" if reason else ""
-        super().__init__(f"this agent does not lead {topic}[{partition}]{detail}")
+        where = ""
+        if leader_agent:
+            where = f"; {leader_agent!r} leads it" + (
+                f" at {leader_address}" if leader_address else ""
+            )
+        super().__init__(f"this agent does not lead {topic}[{partition}]{detail}{where}")
         self.topic = topic
         self.partition = partition
+        self.leader_agent = leader_agent
+        self.leader_address = leader_address
+
+
+class ProducerFencedError(LogError):
+    """An idempotent producer wrote with an epoch older than one this partition has seen."""
+
+    def __init__(
+        self, topic: str, partition: int, producer_id: int, epoch: int, known_epoch: int
+    ) -> None:
+        super().__init__(
+            f"producer {producer_id} at epoch {epoch} is fenced on {topic}[{partition}]: "
+            f"epoch {known_epoch} has written there since"
+        )
+        self.producer_id = producer_id
+        self.producer_epoch = epoch
+        self.known_epoch = known_epoch
+
+
+class OutOfOrderSequenceError(LogError):
+    """An idempotent producer's batch does not continue its sequence (a gap or a rewind)."""
+
+    def __init__(
+        self, topic: str, partition: int, producer_id: int, expected: int, received: int
+    ) -> None:
+        super().__init__(
+            f"producer {producer_id} sent sequence {received} to {topic}[{partition}] "
+            f"but sequence {expected} was expected"
+        )
+        self.producer_id = producer_id
+        self.expected_sequence = expected
+        self.received_sequence = received

@@ -22,6 +22,9 @@ class MemorySegment:
     next_offset: int = 0
     size_bytes: int = 0
     opened_at: float = field(default_factory=time.monotonic)
+    # producer id -> (epoch, last sequence, last offset) of its last batch in this segment,
+    # recorded in the metadata store once the segment is committed.
+    producers: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def base_offset(self) -> int:
@@ -38,6 +41,11 @@ class MemorySegment:
         self.max_timestamps.append(max_timestamp)
         self.next_offset = next_offset
         self.size_bytes += len(batch)
+
+    def note_producer(
+        self, producer_id: int, epoch: int, last_sequence: int, last_offset: int
+    ) -> None:
+        self.producers[producer_id] = (epoch, last_sequence, last_offset)
 
     def age_ms(self, now: float) -> float:
         return (now - self.opened_at) * 1000.0

@@ -8,6 +8,11 @@ lock is released, so concurrent writers share one fsync.
 A batch becomes visible to readers once the WAL holds it; it stays in memory until the segment
 that contains it is committed in the metadata store (a conditional write on the lease epoch)
 and added to the partition index. Sealed segments are committed strictly in offset order.
+
+Batches of idempotent producers are checked against the producers' state (``producers.py``)
+under the same lock, before anything is stored; a retried batch is not stored again. After a
+segment commit, the last batch of each producer in it is recorded in the metadata store, so
+the state outlives the WAL.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from streamhouse.broker.log.config import Acks
 from streamhouse.broker.log.errors import NotLeaderError, OffsetOutOfRangeError
 from streamhouse.broker.log.keys import segment_key, stream_id
 from streamhouse.broker.log.memory import MemorySegment
+from streamhouse.broker.log.producers import Admission, ProducerStates, next_sequence
 from streamhouse.broker.metadata import (
     FencedError,
+    MetadataError,
     MetadataStore,
     PartitionIndex,
     PartitionState,
+    ProducerPartitionState,
     SegmentRecord,
     Topic,
 )
@@ -104,6 +112,8 @@ class PartitionLog:
         self._flusher: asyncio.Task[None] | None = None
         self._readers: collections.OrderedDict[str, SegmentReader] = collections.OrderedDict()
         self._fenced_reason = ""
+        self._stopped_reason = ""  # appends refused while the partition is handed over
+        self.producers = ProducerStates(topic.name, partition)
 
     # ----------------------------------------------------------------- state
     @property
@@ -116,6 +126,11 @@ class PartitionLog:
         return bool(self._fenced_reason)
 
     @property
+    def writable(self) -> bool:
+        """Leading and accepting appends (not fenced, not being handed over)."""
+        return not (self._fenced_reason or self._stopped_reason)
+
+    @property
     def memory_bytes(self) -> int:
         return self._open.size_bytes + sum(s.size_bytes for s in self._sealing)
 
@@ -123,64 +138,109 @@ class PartitionLog:
     def segments(self) -> list[SegmentRecord]:
         return list(self._index)
 
-    def fence(self, reason: str) -> None:
-        """Stop writing: another agent holds the lease now. Reads of what we hold still work."""
+    def fence(self, reason: str, *, lost: bool = True) -> None:
+        """Stop writing: another agent holds the lease now. Reads of what we hold still work.
+
+        ``lost=False`` is the orderly end of a hand-over, which is not counted as a fencing.
+        """
         if not self._fenced_reason:
             self._fenced_reason = reason
-            metrics.LEASE_CHANGES.labels(reason="fenced").inc()
-            log.warning("%s[%d] fenced: %s", self.topic.name, self.partition, reason)
+            if lost:
+                metrics.LEASE_CHANGES.labels(reason="fenced").inc()
+                log.warning("%s[%d] fenced: %s", self.topic.name, self.partition, reason)
             self._notify()
 
+    def stop_appends(self, reason: str) -> None:
+        """Refuses new appends while what memory holds is committed (hand-over)."""
+        self._stopped_reason = reason
+        self._notify()
+
+    def resume_appends(self) -> None:
+        self._stopped_reason = ""
+
     def _check_writable(self) -> None:
-        if self._fenced_reason:
-            raise NotLeaderError(self.topic.name, self.partition, self._fenced_reason)
+        reason = self._fenced_reason or self._stopped_reason
+        if reason:
+            raise NotLeaderError(self.topic.name, self.partition, reason)
 
     # ---------------------------------------------------------------- append
     async def append(self, batches: Sequence[bytes], acks: Acks = Acks.LEADER) -> AppendResult:
         """Assigns dense offsets to ``batches`` and stores them; waits as ``acks`` asks.
 
-        Every batch is validated (CRC, lengths, record count, size limit) before any is stored,
-        so a bad batch rejects the whole request and nothing of it becomes visible.
+        Every batch is validated (CRC, lengths, record count, size limit, and the producer
+        sequence for idempotent batches) before any is stored, so a bad batch rejects the whole
+        request and nothing of it becomes visible. A retried idempotent batch is not stored
+        again: its result is the base offset the first attempt got.
+
+        Raises:
+            NotLeaderError, RecordBatchError, WalFullError,
+            ProducerFencedError, OutOfOrderSequenceError (nothing stored).
         """
         self._check_writable()
         limit = self.topic.config.max_message_bytes
         headers = [validate_batch(batch, max_batch_bytes=limit) for batch in batches]
+        idempotent = any(header.producer_id >= 0 for header in headers)
+        stored = await self._look_up_producers(headers) if idempotent else {}
         async with self._lock:
             await self._wait_for_upload_room()
             self._check_writable()
+            if idempotent:
+                for producer_id, state in stored.items():
+                    self.producers.adopt(producer_id, state)
+                admission = self.producers.admit(headers, self._next_offset)
+            else:
+                admission = Admission.plain(headers, self._next_offset)
             first = self._next_offset
-            stamped, bases, next_offset = self._stamp(batches, headers, first)
-            if self._ctx.wal is not None:
-                # Written (not yet fsynced) before it becomes visible; raises WalFullError with
-                # nothing written, in which case no offset is consumed.
-                await self._ctx.wal.append_many(
-                    [(self.stream_id, batch) for batch in stamped], sync=SyncPolicy.NEVER
-                )
-            for batch, base, header in zip(stamped, bases, headers, strict=True):
-                self._open.add(
-                    batch, base, base + header.last_offset_delta + 1, header.max_timestamp
-                )
-            self._next_offset = next_offset
-            if self._open.size_bytes >= self.topic.config.segment_bytes:
-                self.request_seal()
-        metrics.APPENDED_RECORDS.labels(self.topic.name).inc(next_offset - first)
-        metrics.APPENDED_BYTES.labels(self.topic.name).inc(sum(len(b) for b in stamped))
-        self._notify()
-        await self._wait_durable(acks, next_offset)
-        return AppendResult(bases, next_offset - 1, int(time.time() * 1000))
+            written = await self._store(batches, headers, admission) if admission.new else 0
+        if written:
+            metrics.APPENDED_RECORDS.labels(self.topic.name).inc(admission.next_offset - first)
+            metrics.APPENDED_BYTES.labels(self.topic.name).inc(written)
+            self._notify()
+        await self._wait_durable(acks, admission.last_offset + 1)
+        return AppendResult(admission.base_offsets, admission.last_offset, int(time.time() * 1000))
 
-    @staticmethod
-    def _stamp(
-        batches: Sequence[bytes], headers: Sequence[BatchHeader], first: int
-    ) -> tuple[list[bytes], list[int], int]:
-        stamped: list[bytes] = []
-        bases: list[int] = []
-        offset = first
-        for batch, header in zip(batches, headers, strict=True):
-            stamped.append(set_base_offset(batch, offset))
-            bases.append(offset)
-            offset += header.last_offset_delta + 1
-        return stamped, bases, offset
+    async def _store(
+        self, batches: Sequence[bytes], headers: Sequence[BatchHeader], admission: Admission
+    ) -> int:
+        """Stamps and stores the admitted batches (partition lock held); returns their bytes."""
+        bases = admission.base_offsets
+        stamped = [set_base_offset(batches[i], bases[i]) for i in admission.new]
+        if self._ctx.wal is not None:
+            # Written (not yet fsynced) before it becomes visible; raises WalFullError with
+            # nothing written, in which case no offset is consumed.
+            await self._ctx.wal.append_many(
+                [(self.stream_id, batch) for batch in stamped], sync=SyncPolicy.NEVER
+            )
+        for index, batch in zip(admission.new, stamped, strict=True):
+            header, base = headers[index], bases[index]
+            last = base + header.last_offset_delta
+            self._open.add(batch, base, last + 1, header.max_timestamp)
+            if header.producer_id >= 0:
+                self._open.note_producer(
+                    header.producer_id,
+                    header.producer_epoch,
+                    next_sequence(header.base_sequence, header.last_offset_delta),
+                    last,
+                )
+        self._next_offset = admission.next_offset
+        self.producers.apply(admission)
+        if self._open.size_bytes >= self.topic.config.segment_bytes:
+            self.request_seal()
+        return sum(len(batch) for batch in stamped)
+
+    async def _look_up_producers(
+        self, headers: Sequence[BatchHeader]
+    ) -> dict[int, ProducerPartitionState | None]:
+        """State of producers this leader has not seen yet (first write after a restart or a
+        change of leader), read from the metadata store before the partition lock is taken."""
+        wanted = sorted(self.producers.to_look_up(headers))
+        if not wanted:
+            return {}
+        metadata = self._ctx.metadata
+        found = await asyncio.gather(
+            *(metadata.get_producer_state(pid, self.topic.name, self.partition) for pid in wanted)
+        )
+        return dict(zip(wanted, found, strict=True))
 
     async def _wait_for_upload_room(self) -> None:
         """Backpressure: memory holds at most a few sealed segments waiting for upload."""
@@ -197,8 +257,9 @@ class PartitionLog:
         if acks == Acks.NONE:
             return
         if acks == Acks.ALL and (wal is None or self._ctx.commit_on_all):
-            self.request_seal()
-            await self.wait_committed(next_offset)
+            if self.committed_offset < next_offset:
+                self.request_seal()
+                await self.wait_committed(next_offset)
             return
         if wal is not None and (acks == Acks.ALL or self._sync_policy() == SyncPolicy.ALWAYS):
             await wal.sync()
@@ -211,7 +272,8 @@ class PartitionLog:
         """Returns once every offset below ``next_offset`` is in a committed segment."""
         while self.committed_offset < next_offset and not self.fenced:
             await self._changed.wait()
-        self._check_writable()
+        if self.committed_offset < next_offset:
+            raise NotLeaderError(self.topic.name, self.partition, self._fenced_reason)
 
     async def wait_for_data(self, offset: int, timeout_s: float) -> bool:
         """Long-poll support: True once the high watermark passes ``offset``."""
@@ -353,6 +415,8 @@ class PartitionLog:
             self.ensure_flushing()
             if self._flusher is not None:
                 await asyncio.shield(self._flusher)
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)  # it may still record producer state
 
     async def _flush_sealed(self) -> None:
         delay = 0.05
@@ -404,21 +468,50 @@ class PartitionLog:
         self._index.add(record)
         self._sealing.popleft()
         self.committed_offset = info.last_offset + 1
-        if self._ctx.wal is not None:
-            self._ctx.wal.mark_committed(self.stream_id, self.committed_offset)
         metrics.SEGMENT_UPLOADS.labels(outcome="committed").inc()
         metrics.SEGMENT_UPLOAD_SECONDS.observe(time.monotonic() - started)
         self._notify()
+        if segment.producers:
+            await self._record_producers(segment.producers)
+        if self._ctx.wal is not None:
+            # Only now: until the producers' state is recorded, a WAL replay rebuilds it.
+            self._ctx.wal.mark_committed(self.stream_id, self.committed_offset)
+
+    async def _record_producers(self, producers: dict[int, tuple[int, int, int]]) -> None:
+        """Keeps each producer's last batch of a committed segment in the metadata store.
+
+        Never raises: the segment is committed already, and a state that is not recorded only
+        means a retry across a restart may be refused as out of order instead of deduplicated.
+        """
+        for pid, (epoch, last_sequence, last_offset) in producers.items():
+            state = ProducerPartitionState(
+                pid, epoch, self.topic.name, self.partition, last_sequence, last_offset
+            )
+            try:
+                await self._ctx.metadata.put_producer_state(state)
+            except MetadataError as exc:  # a newer epoch was initialised, or an unknown id
+                log.debug("producer state of %s not recorded: %s", state, exc)
+            except Exception:
+                log.warning("producer state of %s not recorded", state, exc_info=True)
 
     # ------------------------------------------------------------- recovery
     def restore(self, batch: bytes, header: BatchHeader) -> bool:
         """Puts back a batch replayed from the WAL; False when it would leave a gap."""
         if header.last_offset < self._next_offset:
-            return True  # already committed in a segment
+            self.producers.restore(header)  # committed; its producer state may not be recorded
+            return True
         if header.base_offset != self._next_offset:
             return False
         next_offset = header.last_offset + 1
         self._open.add(batch, header.base_offset, next_offset, header.max_timestamp)
+        if header.producer_id >= 0 and header.base_sequence >= 0:
+            self._open.note_producer(
+                header.producer_id,
+                header.producer_epoch,
+                next_sequence(header.base_sequence, header.last_offset_delta),
+                header.last_offset,
+            )
+        self.producers.restore(header)
         self._next_offset = next_offset
         return True
 
