@@ -476,12 +476,13 @@ class LogManager:
             return  # lost meanwhile; nothing left to give
         plog.fence("handed over to another agent", lost=False)
         self._handed_over[key] = time.monotonic()
-        await self.metadata.release_lease(key[0], key[1], self.agent_id, plog.epoch)
-        metrics.LEASE_CHANGES.labels(reason="handed_over").inc()
-        log.info("handed %s[%d] over at offset %d", key[0], key[1], plog.high_watermark)
         if self._partitions.get(key) is plog:
             del self._partitions[key]
         await plog.close()
+        # Should the release fail, the lease simply expires and the taker waits one TTL longer.
+        await self.metadata.release_lease(key[0], key[1], self.agent_id, plog.epoch)
+        metrics.LEASE_CHANGES.labels(reason="handed_over").inc()
+        log.info("handed %s[%d] over at offset %d", key[0], key[1], plog.high_watermark)
 
     async def _retention_loop(self) -> None:
         interval = self.config.retention_check_interval_ms / 1000
