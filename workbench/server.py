@@ -1,9 +1,9 @@
-"""`streamhouse serve`: one asyncio process hosting the log and the HTTP app.
+"""`streamhouse serve`: one asyncio process hosting the log, gRPC and the HTTP app.
 
 Order of start: the HTTP listener comes up first so `/health` answers and `/ready` says 503
-during recovery; then the log starts (migrations, WAL recovery, leases) and `/ready` turns 200.
-SIGTERM/SIGINT stop accepting HTTP, seal and commit open segments, release leases, exit 0,
-within `shutdown_timeout_s`.
+during recovery; then the log starts (migrations, WAL recovery, leases), the group coordinator
+and the gRPC listener, and `/ready` turns 200. SIGTERM/SIGINT stop accepting gRPC and HTTP, seal
+and commit open segments, release leases, exit 0, within `shutdown_timeout_s`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from streamhouse.broker.groups.coordinator import GroupCoordinator
 from streamhouse.broker.log import LogConfig, LogManager
+from streamhouse.broker.rpc.server import build_grpc_server
+from streamhouse.broker.service import BrokerService, GroupService
 from streamhouse.broker.wal import SyncPolicy
 from streamhouse.workbench.http.app import create_app
 from streamhouse.workbench.settings import ServerSettings
@@ -41,7 +44,15 @@ def log_config(settings: ServerSettings) -> LogConfig:
         wal_max_bytes=settings.wal_max_bytes,
         cache_max_bytes=settings.cache_max_bytes,
         lease_ttl_ms=settings.lease_ttl_ms,
+        commit_on_all=acks_all_commits(settings),
     )
+
+
+def acks_all_commits(settings: ServerSettings) -> bool:
+    """Whether acks=all waits for the object-store commit (see ``ServerSettings.acks_all``)."""
+    if settings.acks_all == "auto":
+        return settings.metadata_url.startswith(("postgresql:", "postgres:"))
+    return settings.acks_all == "object-store"
 
 
 async def serve(settings: ServerSettings) -> None:
@@ -51,9 +62,10 @@ async def serve(settings: ServerSettings) -> None:
         metadata_url=settings.metadata_url or None,
         object_store_url=settings.object_store or None,
     )
+    app = create_app(manager)
     http = _HttpServer(
         uvicorn.Config(
-            create_app(manager),
+            app,
             host=settings.host,
             port=settings.http_port,
             log_config=None,
@@ -66,11 +78,21 @@ async def serve(settings: ServerSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
+    coordinator = GroupCoordinator(manager.metadata)
+    grpc_server = None
     try:
         await manager.start()
+        await coordinator.start()
+        broker = BrokerService(manager)
+        groups = GroupService(broker, coordinator)
+        grpc_server = build_grpc_server(broker, groups, f"{settings.host}:{settings.grpc_port}")
+        await grpc_server.start()
+        app.state.broker, app.state.groups = broker, groups
         log.info(
-            "ready agent=%s http=%s:%d data_dir=%s",
+            "ready agent=%s grpc=%s:%d http=%s:%d data_dir=%s",
             manager.agent_id,
+            settings.host,
+            settings.grpc_port,
             settings.host,
             settings.http_port,
             settings.data_dir,
@@ -81,6 +103,10 @@ async def serve(settings: ServerSettings) -> None:
             raise http_task.exception()  # type: ignore[misc]
         log.info("shutting down")
     finally:
+        if grpc_server is not None:
+            # Stop accepting; in-flight calls get a short grace to finish before the log closes.
+            await grpc_server.stop(grace=min(5.0, settings.shutdown_timeout_s / 2))
+        await coordinator.close()
         http.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(http_task, timeout=5)

@@ -40,6 +40,10 @@ class ServerSettings(BaseModel):
     wal_max_bytes: int = Field(1024**3, gt=0)
     cache_max_bytes: int = Field(1024**3, gt=0)
     lease_ttl_ms: int = Field(10_000, gt=0)
+    # What acks=all waits for: "wal" (fsynced in this agent's WAL), "object-store" (the segment
+    # is committed; survives the loss of this machine), or "auto": object-store when the metadata
+    # is PostgreSQL (several agents may share it), wal otherwise.
+    acks_all: Literal["auto", "wal", "object-store"] = "auto"
     shutdown_timeout_s: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

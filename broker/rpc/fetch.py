@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 from streamhouse.broker.metadata import InvalidRequestError
 from streamhouse.broker.records import parse_header
-from streamhouse.broker.rpc.calls import abort, unary
+from streamhouse.broker.rpc.calls import abort, check_request, unary
 from streamhouse.broker.rpc.errors import error_proto
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc
@@ -48,9 +48,10 @@ class FetchServicer(broker_pb2_grpc.FetchServicer):
     async def Subscribe(
         self, request: pb.SubscribeRequest, context: Context
     ) -> AsyncIterator[pb.FetchResponse]:
-        positions = {p.partition: p.offset for p in request.partitions}
-        limits = {p.partition: p.max_bytes for p in request.partitions}
         try:
+            check_request(request)
+            positions = {p.partition: p.offset for p in request.partitions}
+            limits = {p.partition: p.max_bytes for p in request.partitions}
             if not positions:
                 raise InvalidRequestError("a subscribe request needs at least one partition")
             while True:

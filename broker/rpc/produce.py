@@ -18,7 +18,7 @@ from streamhouse.broker.log import Acks
 from streamhouse.broker.metadata import InvalidRequestError, UnknownPartitionError
 from streamhouse.broker.records import Compression, build_batch
 from streamhouse.broker.records.partitioner import partition_for_key
-from streamhouse.broker.rpc.calls import abort, unary
+from streamhouse.broker.rpc.calls import abort, check_request, unary
 from streamhouse.broker.rpc.errors import error_proto, map_error
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc
@@ -73,6 +73,7 @@ class ProduceServicer(broker_pb2_grpc.ProduceServicer):
 
         async def read() -> None:
             async for request in requests:
+                check_request(request)  # a stream of garbage ends the stream
                 await pending.put(asyncio.create_task(answer(request)))
             await pending.put(None)
 

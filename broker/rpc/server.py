@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from streamhouse.broker.rpc.admin import AdminServicer
+from streamhouse.broker.rpc.calls import MalformedRequestInterceptor
 from streamhouse.broker.rpc.fetch import FetchServicer
 from streamhouse.broker.rpc.groups import GroupsServicer
 from streamhouse.broker.rpc.produce import ProduceServicer
@@ -20,13 +21,14 @@ def build_grpc_server(broker: BrokerService, groups: GroupService, address: str)
         RuntimeError: the address cannot be bound.
     """
     server = grpc.aio.server(
+        interceptors=[MalformedRequestInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-        ]
+        ],
     )
     broker_pb2_grpc.add_AdminServicer_to_server(AdminServicer(broker), server)
     broker_pb2_grpc.add_ProduceServicer_to_server(ProduceServicer(broker), server)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
 
 import grpc
 import pytest
@@ -30,44 +31,94 @@ def owned(reply: pb.JoinGroupResponse) -> set[tuple[str, int]]:
     return {(tp.topic, p) for tp in reply.assignment for p in tp.partitions}
 
 
+class Member:
+    """A member that behaves like a client: heartbeats, and rejoins when told to."""
+
+    def __init__(self, groups, client_id: str) -> None:
+        self.groups = groups
+        self.client_id = client_id
+        self.reply: pb.JoinGroupResponse | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        member_id = ""
+        while not self.stop.is_set():
+            reply = join(self.groups, member_id, client_id=self.client_id)
+            member_id = reply.member_id
+            self.reply = reply
+            while not self.stop.wait(0.1):
+                beat = self.groups.Heartbeat(
+                    pb.HeartbeatRequest(
+                        group="g", member_id=member_id, generation_id=reply.generation_id
+                    ),
+                    timeout=10,
+                )
+                if beat.rebalance_in_progress:
+                    break
+
+
+def settled(members: list[Member]) -> list[pb.JoinGroupResponse] | None:
+    replies = [m.reply for m in members]
+    if any(r is None for r in replies) or len({r.generation_id for r in replies}) != 1:
+        return None
+    if sum(len(owned(r)) for r in replies) != 6:
+        return None
+    return replies
+
+
+def wait_settled(members: list[Member]) -> list[pb.JoinGroupResponse]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replies = settled(members)
+        if replies:
+            return replies
+        time.sleep(0.1)
+    raise AssertionError("the group did not settle")
+
+
 def test_three_members_split_six_partitions_and_rebalance_when_one_leaves(api) -> None:
     admin, _, groups = api
     admin.CreateTopic(pb.CreateTopicRequest(name="events", partitions=6), timeout=30)
     coordinator = groups.FindCoordinator(pb.FindCoordinatorRequest(group="g"), timeout=10)
     assert coordinator.address
-    with ThreadPoolExecutor(3) as pool:
-        replies = list(pool.map(lambda i: join(groups, client_id=f"c{i}"), range(3)))
-    generation = {r.generation_id for r in replies}
-    assert len(generation) == 1
-    parts = [owned(r) for r in replies]
-    assert all(len(p) == 2 for p in parts)
-    assert set().union(*parts) == {("events", p) for p in range(6)}
-    leaving, *staying = replies
-    groups.LeaveGroup(pb.LeaveGroupRequest(group="g", member_id=leaving.member_id), timeout=10)
-    for member in staying:
-        beat = groups.Heartbeat(
-            pb.HeartbeatRequest(
-                group="g", member_id=member.member_id, generation_id=member.generation_id
-            ),
-            timeout=10,
+    members = [Member(groups, f"c{i}") for i in range(3)]
+    threads = [threading.Thread(target=m.run, daemon=True) for m in members]
+    for thread in threads:
+        thread.start()
+    try:
+        replies = wait_settled(members)
+        parts = [owned(r) for r in replies]
+        assert all(len(p) == 2 for p in parts)
+        assert set().union(*parts) == {("events", p) for p in range(6)}
+        generation = replies[0].generation_id
+        leaving = members.pop(0)
+        leaving.stop.set()
+        threads.pop(0).join()
+        groups.LeaveGroup(
+            pb.LeaveGroupRequest(group="g", member_id=leaving.reply.member_id), timeout=10
         )
-        assert beat.rebalance_in_progress
-    with ThreadPoolExecutor(2) as pool:
-        rejoined = list(pool.map(lambda m: join(groups, m.member_id), staying))
-    assert {r.generation_id for r in rejoined} == {generation.pop() + 1}
-    assert [len(owned(r)) for r in rejoined] == [3, 3]
-    assert owned(rejoined[0]) | owned(rejoined[1]) == {("events", p) for p in range(6)}
-    stale = pb.HeartbeatRequest(group="g", member_id=staying[0].member_id, generation_id=1)
-    with pytest.raises(grpc.RpcError) as info:
-        groups.Heartbeat(stale, timeout=10)
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    described = groups.DescribeGroup(pb.DescribeGroupRequest(group="g"), timeout=10)
-    assert described.state == "Stable" and len(described.members) == 2
-    listed = groups.ListGroups(pb.ListGroupsRequest(), timeout=10)
-    assert [(g.group, g.members) for g in listed.groups] == [("g", 2)]
-    with pytest.raises(grpc.RpcError) as info:
-        groups.DeleteGroup(pb.DeleteGroupRequest(group="g"), timeout=10)
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        rejoined = wait_settled(members)
+        assert rejoined[0].generation_id > generation
+        assert [len(owned(r)) for r in rejoined] == [3, 3]
+        assert owned(rejoined[0]) | owned(rejoined[1]) == {("events", p) for p in range(6)}
+        stale = pb.HeartbeatRequest(
+            group="g", member_id=rejoined[0].member_id, generation_id=generation - 1
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            groups.Heartbeat(stale, timeout=10)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        described = groups.DescribeGroup(pb.DescribeGroupRequest(group="g"), timeout=10)
+        assert described.state == "Stable" and len(described.members) == 2
+        listed = groups.ListGroups(pb.ListGroupsRequest(), timeout=10)
+        assert [(g.group, g.members) for g in listed.groups] == [("g", 2)]
+        with pytest.raises(grpc.RpcError) as info:
+            groups.DeleteGroup(pb.DeleteGroupRequest(group="g"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        for member in members:
+            member.stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def test_commit_lag_and_reset_to_timestamp(api) -> None:

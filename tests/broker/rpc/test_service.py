@@ -171,8 +171,8 @@ def test_bad_requests_get_clear_statuses_and_store_nothing(server) -> None:
     assert api.read_all("strict", 1) == []
     assert api.send("strict", 0, [b"after"]).base_offset == 0  # and the server still serves
     raw = api.channel.unary_unary("/streamhouse.v1.Produce/Produce")
-    code, _ = status_of(lambda: raw(b"\xff\xff\xff\xff garbage protobuf", timeout=10))
-    assert code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    code, trailers = status_of(lambda: raw(b"\xff\xff\xff\xff garbage protobuf", timeout=10))
+    assert (code, trailers["streamhouse-error"]) == (code.INVALID_ARGUMENT, "INVALID_REQUEST")
     assert api.send("strict", 0, [b"still"]).base_offset == 1
 
 
