@@ -224,3 +224,27 @@ def test_sticky_is_deterministic_whatever_the_input_order(
     subscriptions, counts = group
     reordered = dict(reversed(list(subscriptions.items())))
     assert assign("sticky", subscriptions, counts) == assign("sticky", reordered, counts)
+
+
+@given(group=groups(), data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_sticky_balances_whatever_members_claim_to_own(
+    group: tuple[dict[str, Subscription], dict[str, int]], data: st.DataObject
+) -> None:
+    """Claims may be lopsided, stale, duplicated or invalid; balance wins over stickiness."""
+    subscriptions, counts = group
+    every = sorted({(t, p) for t, n in counts.items() for p in range(n + 1)} | {("gone", 0)})
+    claimed = {
+        m: Subscription(s.topics, owned=data.draw(st.lists(st.sampled_from(every), max_size=12)))
+        for m, s in subscriptions.items()
+    }
+    plan = assign("sticky", claimed, counts)
+    assert owned_by(plan).keys() == {
+        (t, p) for s in subscriptions.values() for t in s.topics for p in range(counts.get(t, 0))
+    }
+    loads = _loads(plan)
+    by_topics: dict[tuple[str, ...], list[int]] = {}
+    for member, sub in subscriptions.items():
+        by_topics.setdefault(tuple(sorted(sub.topics)), []).append(loads[member])
+    for same in by_topics.values():
+        assert max(same) - min(same) <= 1
