@@ -322,7 +322,7 @@ class GroupCoordinator:
                 g.group_id, g.state.value, g.protocol_type or "", len(g.members)
             )
             for g in self._groups.values()
-            if not g.is_unused()
+            if g.has_history
         }
         for name in await self.metadata.list_groups():
             summaries.setdefault(name, GroupSummary(name, GroupState.EMPTY.value, "", 0))
@@ -334,7 +334,7 @@ class GroupCoordinator:
         self._check_open()
         validate.check_group_id(group)
         state = self._groups.get(group)
-        if state is None or state.is_unused():
+        if state is None or not state.has_history:
             known = bool(await self.metadata.fetch_offsets(group))
             phase = GroupState.EMPTY if known else GroupState.DEAD
             return GroupDescription(group, phase.value, "", "", 0, [])
@@ -374,7 +374,7 @@ class GroupCoordinator:
                 raise NonEmptyGroupError(
                     f"group {group!r} has {len(state.members)} members; stop them first"
                 )
-            known = not state.is_unused() or bool(await self.metadata.fetch_offsets(group))
+            known = state.has_history or bool(await self.metadata.fetch_offsets(group))
             if not known:
                 self._groups.pop(group, None)
                 raise GroupIdNotFoundError(f"group {group!r} has no members and no offsets")
@@ -463,7 +463,7 @@ class GroupCoordinator:
                 f"group {group.group_id!r} has no member {member.member_id!r}; "
                 "rejoin with an empty member id"
             )
-        unchanged = current.matches(member.protocols)
+        unchanged = current.matches(member.protocols) and protocol_type == group.protocol_type
         if group.state is GroupState.COMPLETING_REBALANCE and unchanged:
             return group.join_result(current)  # a lost JoinGroup response, asked again
         if group.state is GroupState.STABLE and unchanged and current.member_id != group.leader_id:
@@ -471,6 +471,8 @@ class GroupCoordinator:
             # leader's rejoin does rebalance, since that is how it reports topic changes.
             current.touch(now)
             return group.join_result(current)
+        if len(group.members) == 1:
+            group.protocol_type = protocol_type  # a sole member may switch protocol type
         return self._update_member(group, current, member, now)
 
     def _add_member(

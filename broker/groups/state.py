@@ -92,6 +92,11 @@ class Group:
             self.leader_id = next(iter(self.members), None)
         return member
 
+    @property
+    def has_history(self) -> bool:
+        """Worth listing and describing: it has members or had a generation."""
+        return bool(self.members) or self.generation_id > 0
+
     def is_unused(self) -> bool:
         """Nothing worth remembering: never had a generation and has nobody in it."""
         return (
