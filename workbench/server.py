@@ -78,7 +78,8 @@ async def serve(settings: ServerSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     http_task = asyncio.create_task(http.serve(), name="http")
-    coordinator = GroupCoordinator(manager.metadata)
+    # Like Kafka's group.initial.rebalance.delay.ms: members starting together join one generation.
+    coordinator = GroupCoordinator(manager.metadata, initial_rebalance_delay_ms=300)
     grpc_server = None
     try:
         await manager.start()

@@ -52,6 +52,7 @@ _BY_NAME: dict[str, tuple[grpc.StatusCode, str]] = {
     "InvalidGroupIdError": (Code.INVALID_ARGUMENT, "INVALID_REQUEST"),
     "GroupProtocolError": (Code.INVALID_ARGUMENT, "INVALID_REQUEST"),
     "MemberIdRequiredError": (Code.FAILED_PRECONDITION, "MEMBER_ID_REQUIRED"),
+    "CoordinatorNotAvailableError": (Code.UNAVAILABLE, "NOT_COORDINATOR"),
     # generic
     "TimeoutError": (Code.DEADLINE_EXCEEDED, "TIMEOUT"),
     "ValueError": (Code.INVALID_ARGUMENT, "INVALID_REQUEST"),

@@ -7,6 +7,7 @@ it fails with UNAVAILABLE / NOT_COORDINATOR naming the agent to ask.
 from __future__ import annotations
 
 import grpc
+from streamhouse.broker.groups.errors import RebalanceInProgressError
 from streamhouse.broker.metadata import InvalidRequestError, UnknownTopicError
 from streamhouse.broker.rpc.calls import unary
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
@@ -81,10 +82,8 @@ class GroupsServicer(broker_pb2_grpc.GroupsServicer):
             await self.coordinator.heartbeat(
                 request.group, request.member_id, request.generation_id
             )
-        except Exception as exc:
-            if type(exc).__name__ == "RebalanceInProgressError":
-                return pb.HeartbeatResponse(rebalance_in_progress=True)
-            raise
+        except RebalanceInProgressError:
+            return pb.HeartbeatResponse(rebalance_in_progress=True)
         return pb.HeartbeatResponse()
 
     @unary("leave_group")
