@@ -28,7 +28,17 @@ WAL_RECOVERY_DROPPED_BATCHES = Counter(
     "Replayed WAL batches that could not be placed densely after the committed log",
 )
 LEASE_CHANGES = Counter(
-    "streamhouse_lease_changes_total", "Partition lease acquisitions and losses", ["reason"]
+    "streamhouse_lease_changes_total",
+    "Partition lease changes: acquired, released, handed_over, fenced, expired_taken",
+    ["reason"],
+)
+for _reason in ("acquired", "released", "handed_over", "fenced", "expired_taken"):
+    LEASE_CHANGES.labels(reason=_reason)  # every reason is exported, at 0 until it happens
+LED_PARTITIONS = Gauge("streamhouse_led_partitions", "Partitions this agent leads now")
+DUPLICATE_BATCHES = Counter(
+    "streamhouse_idempotent_duplicate_batches_total",
+    "Retried idempotent-producer batches answered with their original offsets, not stored",
+    ["topic"],
 )
 RETENTION_DELETED_SEGMENTS = Counter(
     "streamhouse_retention_deleted_segments_total", "Segments deleted by retention"

@@ -389,6 +389,7 @@ class LogManager:
             await asyncio.sleep(interval)
             await self._heartbeat()
             await self._renew_leases()
+            metrics.LED_PARTITIONS.set(len(self.led_partitions()))
             try:
                 await self._spread(hand_over=True)
             except Exception:

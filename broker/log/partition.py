@@ -192,6 +192,9 @@ class PartitionLog:
                 admission = Admission.plain(headers, self._next_offset)
             first = self._next_offset
             written = await self._store(batches, headers, admission) if admission.new else 0
+        duplicates = len(batches) - len(admission.new)
+        if duplicates:
+            metrics.DUPLICATE_BATCHES.labels(self.topic.name).inc(duplicates)
         if written:
             metrics.APPENDED_RECORDS.labels(self.topic.name).inc(admission.next_offset - first)
             metrics.APPENDED_BYTES.labels(self.topic.name).inc(written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 from streamhouse.broker.log import (
     Acks,
     LogManager,
@@ -30,6 +31,13 @@ async def all_values(plog: PartitionLog) -> list[bytes | None]:
     return [value for _, value in record_values(await plog.read(0, max_bytes=1 << 20))]
 
 
+def duplicates(topic: str) -> float:
+    counted = REGISTRY.get_sample_value(
+        "streamhouse_idempotent_duplicate_batches_total", {"topic": topic}
+    )
+    return counted or 0.0
+
+
 async def new_producer(manager: LogManager) -> tuple[int, int]:
     return await manager.metadata.init_producer()
 
@@ -42,6 +50,7 @@ async def test_retry_returns_original_offsets_and_is_stored_once(manager: LogMan
     first = producer_batch(pid, epoch, 0, 3, "a")
     original = await plog.append([first], acks=Acks.ALL)
     retried = await plog.append([first], acks=Acks.ALL)
+    assert duplicates("idem") == 1
     assert original.base_offsets == retried.base_offsets == [1]
     assert original.last_offset == retried.last_offset == 3
     assert plog.high_watermark == 4
