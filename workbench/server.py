@@ -19,6 +19,7 @@ from streamhouse.broker.groups.coordinator import GroupCoordinator
 from streamhouse.broker.log import LogConfig, LogManager
 from streamhouse.broker.rpc.server import build_grpc_server
 from streamhouse.broker.service import BrokerService, GroupService
+from streamhouse.broker.service.collectors import register_log_collector
 from streamhouse.broker.wal import SyncPolicy
 from streamhouse.workbench.http.app import create_app
 from streamhouse.workbench.settings import ServerSettings
@@ -62,6 +63,7 @@ async def serve(settings: ServerSettings) -> None:
         metadata_url=settings.metadata_url or None,
         object_store_url=settings.object_store or None,
     )
+    register_log_collector(manager)
     app = create_app(manager)
     http = _HttpServer(
         uvicorn.Config(

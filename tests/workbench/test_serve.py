@@ -54,7 +54,14 @@ def test_serve_becomes_ready_exposes_metrics_and_stops_cleanly_on_sigterm(tmp_pa
         wait_ready(port, proc)
         assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert "streamhouse_segment_uploads_total" in metrics
+        for name in (
+            "streamhouse_segment_uploads_total",
+            "streamhouse_wal_size_bytes",
+            "streamhouse_wal_fsync_seconds_count",
+            "streamhouse_produce_latency_seconds",
+            "streamhouse_segment_cache_bytes",
+        ):
+            assert name in metrics, name
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
     finally:
         os.kill(proc.pid, signal.SIGTERM)
