@@ -58,7 +58,17 @@ class ProduceServicer(broker_pb2_grpc.ProduceServicer):
             MAX_STREAM_IN_FLIGHT
         )
 
-        async def answer(request: pb.ProduceRequest) -> pb.ProduceResponse:
+        # Requests for different partitions run concurrently (sharing the WAL's group commit);
+        # requests for the same partition wait for the previous one, so their offsets follow
+        # the order they were sent in. Server-partitioned `records` requests wait for all.
+        previous: dict[int, asyncio.Task[pb.ProduceResponse]] = {}
+        everything = -1
+
+        async def answer(
+            request: pb.ProduceRequest, after: list[asyncio.Task[pb.ProduceResponse]]
+        ) -> pb.ProduceResponse:
+            if after:
+                await asyncio.wait(after)
             try:
                 return _response(request.request_id, await self._produce(request))
             except Exception as exc:  # a bad request fails only itself, not the stream
@@ -74,7 +84,16 @@ class ProduceServicer(broker_pb2_grpc.ProduceServicer):
         async def read() -> None:
             async for request in requests:
                 check_request(request)  # a stream of garbage ends the stream
-                await pending.put(asyncio.create_task(answer(request)))
+                keys = [p.partition for p in request.partitions] or [everything]
+                if everything in keys:
+                    after = list(previous.values())
+                    previous.clear()
+                else:
+                    after = [previous[k] for k in {*keys, everything} if k in previous]
+                task = asyncio.create_task(answer(request, after))
+                for key in keys:
+                    previous[key] = task
+                await pending.put(task)
             await pending.put(None)
 
         reader = asyncio.create_task(read())
