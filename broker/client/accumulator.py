@@ -63,6 +63,7 @@ class ProducerBatch:
         "done",
         "futures",
         "index",
+        "on_finished",
         "partition",
         "payload",
         "record_count",
@@ -93,6 +94,7 @@ class ProducerBatch:
         self.futures = futures
         self.timestamps = timestamps
         self.attempts = 0
+        self.on_finished: Callable[[ProducerBatch], None] | None = None
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.done.add_done_callback(_mark_retrieved)
 
@@ -110,6 +112,7 @@ class ProducerBatch:
                         RecordMetadata(topic, partition, base_offset + i, append_time or timestamp)
                     )
         self.done.set_result(base_offset)
+        self._finish()
 
     def fail(self, error: BaseException) -> None:
         if self.done.done():
@@ -118,6 +121,11 @@ class ProducerBatch:
             if not future.done():
                 future.set_exception(error)
         self.done.set_exception(error)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.on_finished is not None:
+            self.on_finished(self)
 
 
 class OpenBatch:
@@ -388,7 +396,7 @@ class RecordAccumulator:
         queue.next_index += 1
         queue.ready.append(batch)
         self.incomplete.add(batch)
-        batch.done.add_done_callback(lambda _: self._finished(batch))
+        batch.on_finished = self._finished
         self.on_close(queue.topic, queue.partition)
         self.wakeup()
 
