@@ -3,8 +3,9 @@
 Every agent runs the same pure computation on the same view (the leases table, the live
 agents, the store clock) and acts only for itself: it claims free partitions while it holds
 less than its fair share and hands one partition over when it holds more than its share and
-another agent holds less. A fair share is ``ceil(partitions / live agents)``, counted over all
-partitions and also per topic, so every topic is spread and not only the total.
+another agent holds less. A fair share is ``ceil(partitions / live agents)`` of each topic:
+spreading every topic spreads its load (a total-only share can leave one busy topic on one
+agent), and the totals then differ by at most one partition per topic.
 
 Hysteresis against ping-pong: a hand-over needs the giver strictly above a share and the taker
 strictly below it, so after the move neither crosses the share in the other direction. A
@@ -82,10 +83,7 @@ class Shares:
 
     def below(self, agent: str, topic: str) -> bool:
         """True when ``agent`` may take one more partition of ``topic``."""
-        return (
-            self.total[agent] < self.total_share
-            and self.per_topic[(agent, topic)] < self.topic_share[topic]
-        )
+        return self.per_topic[(agent, topic)] < self.topic_share[topic]
 
 
 def all_partitions(topics: Mapping[str, Topic]) -> Iterable[PartitionKey]:
@@ -124,8 +122,8 @@ def _hand_over(
 ) -> PartitionKey | None:
     """The highest partition (topic, then number) this agent should give away, if any.
 
-    Partitions of a topic this agent holds too many of come first, then any partition when
-    only the total is too high. A taker must exist that would claim exactly that partition.
+    Only partitions of a topic this agent holds more than its share of are given, and only when
+    another agent would claim exactly that partition.
     """
     me = view.agent_id
     mine = sorted((k for k in local if view.holder(k) == me), reverse=True)
@@ -138,8 +136,4 @@ def _hand_over(
     for key in over_topic:
         if has_taker(key[0]):
             return key
-    if shares.total[me] > shares.total_share:
-        for key in mine:
-            if has_taker(key[0]):
-                return key
     return None

@@ -89,9 +89,9 @@ def test_every_topic_is_spread_not_only_the_total() -> None:
     topics = {"x": 2, "y": 2}
     plan = plan_spread(view(topics, leases, created_at=99_900), [("x", 0), ("x", 1)])
     assert plan.hand_over == ("x", 1)
-    assert plan.claims == []  # a is at its total share (2 of 4) until it gives x[1] away
+    assert [(c.topic, c.partition) for c in plan.claims] == [("y", 0)]  # its share of y
     plan_b = plan_spread(view(topics, leases, me="b", created_at=99_900))
-    assert [(c.topic, c.partition) for c in plan_b.claims] == [("y", 0)]  # share of y, total 2
+    assert [(c.topic, c.partition) for c in plan_b.claims] == [("y", 0)]  # one wins the lease
 
 
 def test_dead_agents_expired_lease_is_taken_and_counted_as_such() -> None:
