@@ -98,19 +98,18 @@ class ProducerBatch:
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.done.add_done_callback(_mark_retrieved)
 
-    def complete(self, base_offset: int, log_append_time_ms: int = -1) -> None:
+    def complete(self, base_offset: int) -> None:
+        """Resolves the records with their offsets. The timestamp is the one the record was
+        sent with: topics keep producer (create) time, and the server's append time in the
+        response is not a record timestamp."""
         if self.done.done():
             return
         if self.futures is not None and self.timestamps is not None:
             topic, partition = self.topic, self.partition
-            append_time = log_append_time_ms if log_append_time_ms > 0 else None
-            for i, (future, timestamp) in enumerate(
-                zip(self.futures, self.timestamps, strict=True)
-            ):
+            pairs = zip(self.futures, self.timestamps, strict=True)
+            for i, (future, timestamp) in enumerate(pairs):
                 if not future.done():
-                    future.set_result(
-                        RecordMetadata(topic, partition, base_offset + i, append_time or timestamp)
-                    )
+                    future.set_result(RecordMetadata(topic, partition, base_offset + i, timestamp))
         self.done.set_result(base_offset)
         self._finish()
 

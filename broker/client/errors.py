@@ -105,7 +105,7 @@ class RebalanceInProgressError(GroupError):
     """The group is rebalancing; the member must rejoin before it commits."""
 
 
-class GroupMemberNotFoundError(NotFoundError, GroupError):
+class GroupNotFoundError(NotFoundError, GroupError):
     """The coordinator does not know this group or member (session expired, group deleted)."""
 
 
@@ -121,8 +121,8 @@ _BY_REASON: dict[str, type[StreamHouseError]] = {
     "UNKNOWN_TOPIC": NotFoundError,
     "UNKNOWN_PARTITION": NotFoundError,
     "UNKNOWN_PRODUCER": NotFoundError,
-    "UNKNOWN_GROUP": GroupMemberNotFoundError,
-    "UNKNOWN_MEMBER": GroupMemberNotFoundError,
+    "UNKNOWN_GROUP": GroupNotFoundError,
+    "UNKNOWN_MEMBER": GroupNotFoundError,
     "TOPIC_EXISTS": AlreadyExistsError,
     "INVALID_REQUEST": InvalidRequestError,
     "INVALID_CONFIG": InvalidRequestError,

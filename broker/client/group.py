@@ -21,7 +21,7 @@ from streamhouse.broker.client.cluster import Cluster
 from streamhouse.broker.client.convert import as_topic_partitions, topic_partitions
 from streamhouse.broker.client.errors import (
     GroupError,
-    GroupMemberNotFoundError,
+    GroupNotFoundError,
     StreamHouseError,
 )
 from streamhouse.broker.client.models import TopicPartition
@@ -114,7 +114,7 @@ class GroupMembership:
                     self.group, "JoinGroup", request, request_timeout
                 )
                 break
-            except GroupMemberNotFoundError as exc:
+            except GroupNotFoundError as exc:
                 self.member_id = ""  # our session is gone: join as a new member
                 error: StreamHouseError = exc
             except GroupError as exc:
@@ -147,7 +147,7 @@ class GroupMembership:
                     self.group, "Heartbeat", request, retry=False
                 )
                 rejoin = response.rebalance_in_progress
-            except GroupMemberNotFoundError:
+            except GroupNotFoundError:
                 self.member_id = ""
                 rejoin = True
             except GroupError:

@@ -310,7 +310,7 @@ class Sender:
                     (b.record_count for b in batches[:-1]), initial=result.base_offset
                 ))  # fmt: skip
             for batch, base in zip(batches, bases, strict=True):
-                batch.complete(base, result.log_append_time_ms)
+                batch.complete(base)
             last = batches[-1]
             if last.base_sequence >= 0:
                 queue.acked_sequence = (last.base_sequence + last.record_count) % 2**31

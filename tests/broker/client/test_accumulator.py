@@ -95,14 +95,6 @@ async def test_completion_resolves_futures_with_dense_offsets_and_releases_memor
     assert not h.acc.incomplete
 
 
-async def test_log_append_time_replaces_the_create_time() -> None:
-    h = Harness()
-    future, _ = h.add(0, b"v")
-    h.acc.close_all()
-    h.acc.queue("t", 0).ready[0].complete(7, log_append_time_ms=123456)
-    assert future.result().timestamp_ms == 123456
-
-
 async def test_failure_fails_every_record_of_the_batch() -> None:
     h = Harness()
     futures = [h.add(0, b"v")[0] for _ in range(2)]

@@ -22,7 +22,7 @@ def rpc_error(code: grpc.StatusCode, details: str, **trailers: str) -> grpc.aio.
     [
         (C.NOT_FOUND, "UNKNOWN_TOPIC", e.NotFoundError),
         (C.NOT_FOUND, "UNKNOWN_PARTITION", e.NotFoundError),
-        (C.NOT_FOUND, "UNKNOWN_MEMBER", e.GroupMemberNotFoundError),
+        (C.NOT_FOUND, "UNKNOWN_MEMBER", e.GroupNotFoundError),
         (C.ALREADY_EXISTS, "TOPIC_EXISTS", e.AlreadyExistsError),
         (C.INVALID_ARGUMENT, "CORRUPT_MESSAGE", e.InvalidRequestError),
         (C.INVALID_ARGUMENT, "MESSAGE_TOO_LARGE", e.InvalidRequestError),
