@@ -21,6 +21,7 @@ MODULES = [
     "benchmarks.bench_segments",
     "benchmarks.bench_wal",
     "benchmarks.bench_log",
+    "benchmarks.bench_grpc",
 ]
 
 
