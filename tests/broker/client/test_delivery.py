@@ -18,7 +18,7 @@ from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc
 
 
-async def read_values(address: str, topic: str, partitions: int, expected: int) -> list[bytes]:
+async def read_records(address: str, topic: str, partitions: int, expected: int):
     async with AsyncConsumer(address, auto_offset_reset="earliest") as consumer:
         consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
         records = []
@@ -30,7 +30,11 @@ async def read_values(address: str, topic: str, partitions: int, expected: int) 
     for p in range(partitions):
         offsets = [r.offset for r in records if r.partition == p]
         assert offsets == list(range(len(offsets)))
-    return [r.value for r in records]
+    return records
+
+
+async def read_values(address: str, topic: str, partitions: int, expected: int) -> list[bytes]:
+    return [r.value for r in await read_records(address, topic, partitions, expected)]
 
 
 async def test_pending_sends_survive_a_server_crash_and_restart(start_server) -> None:
@@ -51,17 +55,24 @@ async def test_pending_sends_survive_a_server_crash_and_restart(start_server) ->
     before = [await producer.send("durable", b"before-%d" % i) for i in range(200)]
     await asyncio.gather(*before)
     server.kill()  # SIGKILL: no shutdown work at all
-    during = [await producer.send("durable", b"during-%d" % i, key=b"%d" % i) for i in range(300)]
+    during = [
+        await producer.send("durable", b"during-%d" % i, key=b"%d" % (i % 7)) for i in range(300)
+    ]
     await asyncio.sleep(0.3)
     assert not any(f.done() for f in during)  # nobody to acknowledge them
     await asyncio.to_thread(server.start)  # same data dir and ports
     metas = await asyncio.wait_for(asyncio.gather(*during), 60)
     await producer.close()
     assert len({(m.partition, m.offset) for m in metas}) == 300
-    values = await read_values(address, "durable", 3, 500)
-    assert sorted(values) == sorted(
+    records = await read_records(address, "durable", 3, 500)
+    assert sorted(r.value for r in records) == sorted(
         [b"before-%d" % i for i in range(200)] + [b"during-%d" % i for i in range(300)]
     )
+    # Retried batches kept their order: each partition holds its keys' records as sent.
+    for p in range(3):
+        mine = [r.value for r in records if r.partition == p]
+        numbers = [int(v[7:]) for v in mine if v.startswith(b"during-")]
+        assert numbers == sorted(numbers)
 
 
 async def test_the_same_idempotent_batch_sent_twice_is_stored_once(server) -> None:
