@@ -24,6 +24,19 @@ _RETRYABLE_CODES = frozenset(
     }
 )
 _NOT_RETRYABLE_REASONS = frozenset({"MESSAGE_TOO_LARGE"})
+# How grpc reports a connection that broke under a call (server killed, socket reset). The
+# server itself always sends a reason, so these without one are transport failures.
+_TRANSPORT_CODES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+_TRANSPORT_HINTS = (
+    "error from core",
+    "socket closed",
+    "stream removed",
+    "connection reset",
+    "goaway",
+    "broken pipe",
+    "rst_stream",
+    "end of stream",
+)
 
 
 class StreamHouseError(Exception):
@@ -158,12 +171,19 @@ def make_error(
     code: grpc.StatusCode, message: str, reason: str = "", leader_address: str = "", address=""
 ) -> StreamHouseError:
     """The exception for a status and reason; ``address`` is the server that was asked."""
+    if not reason and code in _TRANSPORT_CODES and _is_transport(message):
+        code = grpc.StatusCode.UNAVAILABLE  # the connection broke: as retryable as a refusal
     cls = _BY_REASON.get(reason) or _BY_CODE.get(code, StreamHouseError)
     if cls is UnavailableError and address:
         message = f"cannot reach StreamHouse at {address}: {message}"
     elif cls is RequestTimeoutError and address:
         message = f"{address} did not answer in time: {message}"
     return cls(message, code=code, reason=reason, leader_address=leader_address)
+
+
+def _is_transport(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in _TRANSPORT_HINTS)
 
 
 def _trailer(metadata: Iterable[tuple[str, str | bytes]] | None, key: str) -> str:

@@ -52,27 +52,33 @@ async def test_pending_sends_survive_a_server_crash_and_restart(start_server) ->
         retry_backoff_max_ms=300,
         request_timeout_ms=5000,
     )
-    before = [await producer.send("durable", b"before-%d" % i) for i in range(200)]
-    await asyncio.gather(*before)
-    server.kill()  # SIGKILL: no shutdown work at all
-    during = [
-        await producer.send("durable", b"during-%d" % i, key=b"%d" % (i % 7)) for i in range(300)
-    ]
+    futures = []
+
+    async def keep_sending(count: int) -> None:
+        for i in range(count):
+            futures.append(await producer.send("durable", b"n-%d" % i, key=b"%d" % (i % 7)))
+            if i % 20 == 0:
+                await asyncio.sleep(0.002)  # a steady stream, so the crash lands mid-flight
+
+    sending = asyncio.create_task(keep_sending(1500))
+    while sum(f.done() for f in futures) < 300:
+        await asyncio.sleep(0.001)
+    server.kill()  # SIGKILL, with requests in flight and records buffered
     await asyncio.sleep(0.3)
-    assert not any(f.done() for f in during)  # nobody to acknowledge them
+    assert not all(f.done() for f in futures)  # nobody acknowledges them now
     await asyncio.to_thread(server.start)  # same data dir and ports
-    metas = await asyncio.wait_for(asyncio.gather(*during), 60)
+    await sending
+    metas = await asyncio.wait_for(asyncio.gather(*futures), 60)
     await producer.close()
-    assert len({(m.partition, m.offset) for m in metas}) == 300
-    records = await read_records(address, "durable", 3, 500)
-    assert sorted(r.value for r in records) == sorted(
-        [b"before-%d" % i for i in range(200)] + [b"during-%d" % i for i in range(300)]
-    )
+    assert len({(m.partition, m.offset) for m in metas}) == 1500
+    records = await read_records(address, "durable", 3, 1500)
+    # Exactly once: retries of batches the crashed server had stored were recognised.
+    assert sorted(r.value for r in records) == sorted(b"n-%d" % i for i in range(1500))
     # Retried batches kept their order: each partition holds its keys' records as sent.
     for p in range(3):
-        mine = [r.value for r in records if r.partition == p]
-        numbers = [int(v[7:]) for v in mine if v.startswith(b"during-")]
+        numbers = [int(r.value[2:]) for r in records if r.partition == p]
         assert numbers == sorted(numbers)
+    assert {(r.partition, r.offset) for r in records} == {(m.partition, m.offset) for m in metas}
 
 
 async def test_the_same_idempotent_batch_sent_twice_is_stored_once(server) -> None:

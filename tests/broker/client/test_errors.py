@@ -95,3 +95,24 @@ def test_errors_survive_pickling() -> None:
         "b:9",
         "moved",
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "details"),
+    [
+        (C.INTERNAL, "Internal error from Core"),
+        (C.UNKNOWN, "Stream removed"),
+        (C.INTERNAL, "Received RST_STREAM with error code 2"),
+        (C.UNKNOWN, "Socket closed"),
+    ],
+)
+def test_a_connection_breaking_under_a_call_is_retryable(code, details) -> None:
+    error = e.from_rpc_error(rpc_error(code, details), "h:1")
+    assert isinstance(error, e.UnavailableError) and error.retryable
+    assert "cannot reach StreamHouse at h:1" in str(error) and details in str(error)
+
+
+def test_a_server_side_internal_error_is_not_retried() -> None:
+    error = e.from_rpc_error(rpc_error(C.INTERNAL, "boom", streamhouse_error="INTERNAL"))
+    assert type(error) is e.StreamHouseError and not error.retryable
+    assert not e.from_rpc_error(rpc_error(C.INTERNAL, "assertion failed")).retryable
