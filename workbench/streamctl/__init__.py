@@ -3,5 +3,6 @@
 
 def main() -> None:
     from streamhouse.workbench.streamctl.app import app
+    from streamhouse.workbench.streamctl.session import run
 
-    app()
+    run(app)
