@@ -92,8 +92,7 @@ def test_topic_lifecycle(server) -> None:
     )
     assert grown["partitions"] == 5
 
-    declined = streamctl(at, "topic", "delete", "orders", stdin=b"n\n")
-    assert declined.returncode == 1
+    failed(streamctl(at, "topic", "delete", "orders", stdin=b"n\n"), 1, "was not deleted")
     ok(streamctl(at, "topic", "describe", "orders"))
     assert "deleted topic 'orders'" in ok(streamctl(at, "topic", "delete", "orders", "--yes"))
     failed(streamctl(at, "topic", "describe", "orders"), 1, "error: unknown topic 'orders'")

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from streamhouse.workbench.streamctl.args import parse_pairs
 from streamhouse.workbench.streamctl.output import Output, emit, simple_table
-from streamhouse.workbench.streamctl.session import say, session
+from streamhouse.workbench.streamctl.session import fail, say, session
 
 if TYPE_CHECKING:
     from streamhouse.broker.client import TopicDescription, TopicInfo
@@ -158,11 +158,19 @@ def delete(
 ) -> None:
     """Delete a topic and all its records."""
     current = session(ctx)
-    if not yes:
-        typer.confirm(f"Delete topic '{name}' and all its records?", abort=True, err=True)
+    if not yes and not _confirmed(f"Delete topic '{name}' and all its records?"):
+        fail(f"topic '{name}' was not deleted")
     with current.admin() as admin:
         admin.delete_topic(name)
     say(f"deleted topic '{name}'")
+
+
+def _confirmed(question: str) -> bool:
+    """A yes from the terminal; no answer (no terminal, end of input) is a no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        return False
 
 
 @app.command("add-partitions")
