@@ -514,3 +514,35 @@ async def test_group_calls_on_another_agent_name_the_coordinator(
             assert error["leader_address"] == "agent-a.example:50051"
     finally:
         await close_agent(other)
+
+
+# ------------------------------------------------------------------------ real server process
+
+
+def test_rest_api_of_a_real_server(server) -> None:
+    """`streamhouse serve` wires the services in: records produced over REST are read over gRPC."""
+    from streamhouse.broker.client import Consumer, TopicPartition
+
+    with httpx.Client(base_url=server.http_url, timeout=30) as http:
+        reply = http.post(f"{API}/topics", json={"name": "web", "partitions": 2})
+        assert reply.status_code == 201, reply.text
+        records = [{"key": f"user-{i}", "value": f"visit {i}"} for i in range(20)]
+        reply = http.post(f"{API}/topics/web/records", json={"records": records, "acks": "all"})
+        assert reply.status_code == 200, reply.text
+        described = http.get(f"{API}/topics/web").json()
+        assert sum(p["next_offset"] for p in described["partitions"]) == 20
+        assert all(p["leader_address"] == server.grpc_address for p in described["partitions"])
+        assert http.get(f"{API}/groups").json() == {"groups": []}
+        error_of(http.get(f"{API}/topics/nope"), 404, "UNKNOWN_TOPIC")
+
+        with Consumer(server.grpc_address, auto_offset_reset="earliest") as consumer:
+            consumer.assign([TopicPartition("web", 0), TopicPartition("web", 1)])
+            got = []
+            while len(got) < 20:
+                got += consumer.poll(timeout_ms=5000)
+        assert sorted(r.value for r in got) == sorted(f"visit {i}".encode() for i in range(20))
+        for record in got:
+            assert record.partition == partition_for_key(record.key, 2)
+
+        assert http.delete(f"{API}/topics/web").status_code == 204
+        error_of(http.get(f"{API}/topics/web"), 404, "UNKNOWN_TOPIC")
