@@ -90,23 +90,27 @@ class AgentStream:
                         code=grpc.StatusCode.UNAVAILABLE,
                     )
                     break
-                if call is not self._call or not self.in_flight:
+                if call is not self._call:
                     return  # aborted meanwhile; its requests were failed already
-                item = self.in_flight.popleft()
-                if response.request_id != item.request_id:
-                    self.in_flight.appendleft(item)
+                expected = self.in_flight[0].request_id if self.in_flight else None
+                if response.request_id != expected:
                     error = StreamHouseError(
                         f"{self.address} answered request {response.request_id} when "
-                        f"{item.request_id} was next; restarting the stream",
+                        f"{expected} was next; restarting the stream",
                         code=grpc.StatusCode.INTERNAL,
                     )
                     break
+                item = self.in_flight.popleft()
                 self.sender.on_response(item, response, self.address)
         except grpc.aio.AioRpcError as exc:
             error = from_rpc_error(exc, self.address)
         except asyncio.CancelledError:
             return
         self.abort(call, error)
+
+    def expire(self, error: StreamHouseError) -> None:
+        """Gives up on the current stream (its oldest request is overdue)."""
+        self.abort(self._call, error)
 
     def abort(self, call: grpc.aio.StreamStreamCall | None, error: StreamHouseError) -> None:
         """Ends ``call`` (if still current) and fails its requests in flight with ``error``."""
@@ -241,7 +245,7 @@ class Sender:
                 continue
             expires = sent_at + self.request_timeout_s
             if expires <= now:
-                stream.abort(stream._call, RequestTimeoutError(
+                stream.expire(RequestTimeoutError(
                     f"{stream.address} did not answer a produce request within "
                     f"{self.request_timeout_s:g} s",
                     code=grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 
 import grpc
 import pytest
@@ -79,6 +82,39 @@ async def test_pending_sends_survive_a_server_crash_and_restart(start_server) ->
         numbers = [int(r.value[2:]) for r in records if r.partition == p]
         assert numbers == sorted(numbers)
     assert {(r.partition, r.offset) for r in records} == {(m.partition, m.offset) for m in metas}
+
+
+async def test_requests_a_frozen_server_never_answers_time_out_and_are_resent(
+    server, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="streamhouse.client.producer")
+    address = server.grpc_address
+    async with AsyncAdminClient(address) as admin:
+        await admin.create_topic("frozen", partitions=2)
+    producer = AsyncProducer(
+        address,
+        enable_idempotence=True,
+        request_timeout_ms=800,
+        retries=30,
+        retry_backoff_ms=50,
+        retry_backoff_max_ms=200,
+    )
+    await producer.send_and_wait("frozen", b"warm-up", partition=0)
+    os.kill(server.proc.pid, signal.SIGSTOP)  # alive but silent: no error, no answer
+    try:
+        futures = [await producer.send("frozen", b"v%d" % i, partition=i % 2) for i in range(50)]
+        await asyncio.sleep(1.5)  # past the request timeout: the stream is given up
+        assert not any(f.done() for f in futures)
+        assert "did not answer a produce request within 0.8 s" in caplog.text
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    metas = await asyncio.wait_for(asyncio.gather(*futures), 30)
+    await producer.close()
+    for p in (0, 1):  # the server may get a request twice (before and after); it stores it once
+        offsets = [m.offset for m in metas if m.partition == p]
+        assert offsets == list(range(1 - p, 26 - p))
+    values = await read_values(address, "frozen", 2, 51)
+    assert sorted(values) == sorted([b"warm-up"] + [b"v%d" % i for i in range(50)])
 
 
 async def test_the_same_idempotent_batch_sent_twice_is_stored_once(server) -> None:
