@@ -165,6 +165,8 @@ async def test_unknown_topic_is_404_on_every_topic_resource(client: httpx.AsyncC
         ({"name": "__mine"}, 400, "INVALID_REQUEST"),
         ({"name": "bad name!"}, 400, "INVALID_REQUEST"),
         ({"name": "t", "partitions": 0}, 422, "INVALID_REQUEST"),
+        ({"name": "t", "partitions": 10**9}, 400, "INVALID_REQUEST"),
+        ({"name": "t", "partitions": 2**63}, 400, "INVALID_REQUEST"),
         ({"name": "t", "partitions": "many"}, 422, "INVALID_REQUEST"),
         ({"name": "t", "configs": {"retention.ms": [1]}}, 422, "INVALID_REQUEST"),
         ({"name": "t", "colour": "red"}, 422, "INVALID_REQUEST"),
@@ -350,6 +352,11 @@ async def test_base64_records_carry_arbitrary_bytes(agent: Agent) -> None:
         ({"records": [{"value": "ok"}, {"value": "\ud800"}]}, 400, "INVALID_REQUEST"),
         ({"records": [{"value": "x", "partition": 7}]}, 404, "UNKNOWN_PARTITION"),
         ({"records": [{"value": "x", "partition": -1}]}, 422, "INVALID_REQUEST"),
+        ({"records": [{"value": "x", "partition": 2**63}]}, 422, "INVALID_REQUEST"),
+        ({"records": [{"value": "x", "timestamp_ms": 2**64}]}, 422, "INVALID_REQUEST"),
+        ({"records": [{"value": "x", "timestamp_ms": -1}]}, 422, "INVALID_REQUEST"),
+        ({"records": [{"value": "x", "headers": {"h": 1}}]}, 422, "INVALID_REQUEST"),
+        ({"records": {"value": "x"}}, 422, "INVALID_REQUEST"),
         ({"records": []}, 422, "INVALID_REQUEST"),
         ({"records": [{"value": 5}]}, 422, "INVALID_REQUEST"),
         ({"records": [{"value": "x"}], "acks": "some"}, 422, "INVALID_REQUEST"),
@@ -495,6 +502,9 @@ async def test_group_errors(agent: Agent) -> None:
         await client.post(url, json={"topic": "orders", "to": "yesterday"}), 422, "INVALID_REQUEST"
     )
     error_of(await client.post(url, json={"to": "latest"}), 422, "INVALID_REQUEST")
+    for hostile in ({"value": 2**64}, {"partitions": [2**40]}, {"partitions": [-1]}):
+        body = {"topic": "orders", "to": "offset", **hostile}
+        error_of(await client.post(url, json=body), 422, "INVALID_REQUEST")
 
 
 async def test_group_calls_on_another_agent_name_the_coordinator(

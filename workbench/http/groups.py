@@ -7,7 +7,7 @@ and the client go; its HTTP port is that agent's own setting).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,8 +98,15 @@ class ResetOffsets(BaseModel):
 
     topic: str = Field(min_length=1)
     to: Literal["earliest", "latest", "offset", "timestamp"]
-    value: int = Field(0, description="the offset (to=offset) or epoch ms (to=timestamp)")
-    partitions: list[int] = Field(default_factory=list, description="empty: every partition")
+    value: int = Field(
+        0,
+        ge=-(2**63),
+        le=2**63 - 1,
+        description="the offset (to=offset) or epoch ms (to=timestamp)",
+    )
+    partitions: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=list, description="empty: every partition"
+    )
     dry_run: bool = Field(False, description="compute the new offsets without committing them")
 
 

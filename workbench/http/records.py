@@ -32,6 +32,8 @@ from streamhouse.workbench.http.errors import (
 )
 from streamhouse.workbench.http.services import Broker
 
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 MAX_RECORDS = 10_000
 MAX_BODY_BYTES = 1024 * 1024
 ACKS = {"leader": Acks.LEADER, "all": Acks.ALL, "none": Acks.NONE}
@@ -57,8 +59,12 @@ class RecordIn(BaseModel):
     key: str | None = None
     value: str | None = None
     headers: dict[str, str | None] = Field(default_factory=dict)
-    partition: int | None = Field(None, ge=0, description="explicit partition; wins over the key")
-    timestamp_ms: int | None = Field(None, ge=0, description="create time; default: now")
+    partition: int | None = Field(
+        None, ge=0, le=INT32_MAX, description="explicit partition; wins over the key"
+    )
+    timestamp_ms: int | None = Field(
+        None, ge=0, le=INT64_MAX, description="create time (epoch ms); default: now"
+    )
 
 
 class ProduceRecords(BaseModel):
