@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 
 
 class BufferPool:
-    def __init__(self, limit: int) -> None:
+    """``on_exhausted`` is called when a reservation has to wait: the producer then sends its
+    lingering batches at once, since nothing frees memory while they sit in the buffer."""
+
+    def __init__(self, limit: int, on_exhausted: Callable[[], None] | None = None) -> None:
         if limit <= 0:
             raise ValueError(f"max_buffer_bytes must be > 0, not {limit}")
         self.limit = limit
+        self.on_exhausted = on_exhausted
         self.used = 0
         self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._error: BaseException | None = None
@@ -35,6 +40,8 @@ class BufferPool:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((size, waiter))
+        if self.on_exhausted is not None:
+            self.on_exhausted()
         try:
             await waiter
         except BaseException:

@@ -123,7 +123,7 @@ class AsyncProducer:
             self._cluster = Cluster(
                 self._channels, self.servers, self._retry, self._request_timeout_s
             )
-            self._memory = BufferPool(self._max_buffer_bytes)
+            self._memory = BufferPool(self._max_buffer_bytes, on_exhausted=self._send_lingering)
             self._acc = RecordAccumulator(
                 self._batch_bytes,
                 self._linger_s,
@@ -372,6 +372,10 @@ class AsyncProducer:
                     reason="UNKNOWN_PARTITION",
                 )
         return partition
+
+    def _send_lingering(self) -> None:
+        self._acc.close_all()
+        self._sender.wakeup()
 
     def _batch_closed(self, topic: str, partition: int) -> None:
         count = self._cluster.cached_partition_count(topic)

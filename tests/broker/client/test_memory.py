@@ -63,3 +63,15 @@ async def test_fail_waiters_wakes_everyone_with_the_error() -> None:
 def test_budget_must_be_positive() -> None:
     with pytest.raises(ValueError):
         BufferPool(0)
+
+
+async def test_waiting_tells_the_owner_once_per_waiter() -> None:
+    calls = []
+    pool = BufferPool(10, on_exhausted=lambda: calls.append(1))
+    assert pool.try_reserve(10)
+    assert calls == []
+    waiter = asyncio.create_task(pool.reserve(5))
+    await asyncio.sleep(0)
+    assert calls == [1]
+    pool.release(10)
+    await waiter

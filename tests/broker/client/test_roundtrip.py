@@ -103,6 +103,27 @@ async def test_flush_and_close_deliver_everything_buffered(server) -> None:
     assert sum(p.next_offset for p in described.partitions) == 200
 
 
+async def test_send_waits_while_the_buffer_is_full(server) -> None:
+    address = server.grpc_address
+    async with AsyncAdminClient(address) as admin:
+        await admin.create_topic("tight", partitions=1)
+    limit, value = 10_000, b"x" * 1000
+    # A long linger would hold a full buffer forever; a waiting send must flush it instead.
+    async with AsyncProducer(address, max_buffer_bytes=limit, linger_ms=60_000) as producer:
+
+        async def send_all():
+            futures = []
+            for _ in range(200):
+                futures.append(await producer.send("tight", value))
+                unacked = sum(not f.done() for f in futures)
+                assert (unacked - 1) * len(value) <= limit  # never more than the budget
+            await producer.flush()  # the last records are still lingering
+            return await asyncio.gather(*futures)
+
+        metas = await asyncio.wait_for(send_all(), 20)
+    assert [m.offset for m in metas] == list(range(200))
+
+
 async def test_send_many_round_trips_lists_and_arrow_columns(server) -> None:
     address = server.grpc_address
     async with AsyncAdminClient(address) as admin:
