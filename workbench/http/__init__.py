@@ -1,1 +1,1 @@
-"""The HTTP app: health, readiness, metrics (REST resources join as their issues land)."""
+"""The HTTP app: health, readiness, metrics, and the REST admin API under ``/api/v1``."""

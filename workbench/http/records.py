@@ -2,8 +2,10 @@
 
 The bulk paths are the Kafka protocol and gRPC; this one is bounded (``MAX_RECORDS`` records
 and ``MAX_BODY_BYTES`` of JSON) so a script cannot make the server hold a large request in
-Python objects. Records are grouped by partition with numpy and each group is encoded in one
-``build_batch`` call, so the batch bytes go to the log as they would from any other client.
+Python objects. Within that bound the JSON is decoded and keys are hashed record by record
+(pydantic builds an object per record anyway); grouping by partition is one numpy sort and each
+group is encoded by one ``build_batch`` call, so the batch bytes go to the log as they would
+from any other client.
 """
 
 from __future__ import annotations
