@@ -58,6 +58,7 @@ class ProducerBatch:
     """One encoded batch of one partition and the futures waiting for its acknowledgement."""
 
     __slots__ = (
+        "alone",
         "attempts",
         "base_sequence",
         "done",
@@ -94,6 +95,7 @@ class ProducerBatch:
         self.futures = futures
         self.timestamps = timestamps
         self.attempts = 0
+        self.alone = False  # resend in a request of its own (to find out which batch is bad)
         self.on_finished: Callable[[ProducerBatch], None] | None = None
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.done.add_done_callback(_mark_retrieved)
@@ -180,6 +182,10 @@ class PartitionQueue:
         self.resume_at = 0.0
         self.retrying = False
 
+    @property
+    def next_goes_alone(self) -> bool:
+        return bool(self.ready) and self.ready[0].alone
+
     def can_send(self, now: float, idempotent: bool) -> bool:
         if not self.ready or now < self.resume_at:
             return False
@@ -198,10 +204,12 @@ class PartitionQueue:
         size = 0
         while self.ready and len(taken) < limit:
             batch = self.ready[0]
-            if taken and size + len(batch.payload) > max_bytes:
+            if taken and (batch.alone or size + len(batch.payload) > max_bytes):
                 break
             taken.append(self.ready.popleft())
             size += len(batch.payload)
+            if batch.alone:
+                break
         self.in_flight += len(taken)
         return taken
 

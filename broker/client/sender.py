@@ -36,6 +36,8 @@ from streamhouse.broker.client.retry import RetryPolicy
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 
 log = logging.getLogger("streamhouse.client.producer")
+# Reasons that belong to one batch although the server fails the whole request with them.
+ISOLATE_REASONS = frozenset({"MESSAGE_TOO_LARGE", "CORRUPT_MESSAGE"})
 
 
 @dataclass(eq=False)
@@ -271,9 +273,15 @@ class Sender:
                     queue = queues.pop()
                     if not queue.can_send(now, idempotent):
                         continue  # an answer that arrived meanwhile changed its state
+                    alone = queue.next_goes_alone
+                    if alone and batches:
+                        queues.append(queue)  # next request, by itself
+                        break
                     taken = queue.take(self.max_request_bytes - size, idempotent)
                     batches[queue.partition] = taken
                     size += sum(len(b.payload) for b in taken)
+                    if alone:
+                        break
                 if not batches:
                     break
                 request_id = next(self._request_ids)
@@ -291,6 +299,7 @@ class Sender:
 
     # -------------------------------------------------------------------------- outcomes
     def on_response(self, item: InFlight, response: pb.ProduceResponse, address: str) -> None:
+        shared = sum(len(b) for b in item.batches.values()) > 1
         results = {r.partition: r for r in response.results}
         for partition, batches in item.batches.items():
             queue = self.acc.queue(item.topic, partition)
@@ -305,7 +314,7 @@ class Sender:
                 error = from_proto(result.error, address) if result.HasField("error") else None
             if error is not None:
                 for batch in batches:
-                    self._failed(queue, batch, error)
+                    self._failed(queue, batch, error, shared)
                 continue
             assert result is not None
             bases = list(result.batch_base_offsets)
@@ -328,9 +337,22 @@ class Sender:
                 self._failed(queue, batch, error)
         self.wakeup()
 
-    def _failed(self, queue: PartitionQueue, batch: ProducerBatch, error: StreamHouseError) -> None:
+    def _failed(
+        self,
+        queue: PartitionQueue,
+        batch: ProducerBatch,
+        error: StreamHouseError,
+        shared: bool = False,
+    ) -> None:
         if isinstance(error, FencedError) and error.reason == "PRODUCER_FENCED":
             self._fail_producer(error)
+            return
+        if shared and error.reason in ISOLATE_REASONS:
+            # The server refuses a whole request for one bad batch: resend each batch by
+            # itself so only the bad one fails.
+            batch.alone = True
+            queue.put_back(batch)
+            queue.retrying = True
             return
         if isinstance(error, NotLeaderError):
             self.cluster.note_leader(queue.topic, queue.partition, error.leader_address)

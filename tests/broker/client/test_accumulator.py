@@ -240,3 +240,16 @@ async def test_a_record_that_cannot_be_encoded_fails_only_its_batch() -> None:
         future.result()
     assert h.released == size
     assert h.acc.queue("t", 0).next_sequence == 0  # the sequence was not used up
+
+
+async def test_a_batch_marked_alone_is_taken_by_itself() -> None:
+    h = Harness(batch_bytes=30)
+    for i in range(4):
+        h.add(0, bytes([i]) * 10)
+    h.acc.close_all()
+    queue = h.acc.queue("t", 0)
+    queue.ready[1].alone = True
+    assert [b.index for b in queue.take(10**9, idempotent=False)] == [0]
+    assert queue.next_goes_alone
+    assert [b.index for b in queue.take(10**9, idempotent=False)] == [1]
+    assert [b.index for b in queue.take(10**9, idempotent=False)] == [2, 3]

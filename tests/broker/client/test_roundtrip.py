@@ -15,6 +15,7 @@ from streamhouse.broker.client import (
     AsyncProducer,
     Consumer,
     ConsumerRecord,
+    InvalidRequestError,
     NotFoundError,
     Producer,
     RecordMetadata,
@@ -122,6 +123,28 @@ async def test_send_waits_while_the_buffer_is_full(server) -> None:
 
         metas = await asyncio.wait_for(send_all(), 20)
     assert [m.offset for m in metas] == list(range(200))
+
+
+async def test_an_oversized_record_fails_alone_and_the_rest_is_delivered(server) -> None:
+    address = server.grpc_address
+    async with AsyncAdminClient(address) as admin:
+        await admin.create_topic("limited", partitions=2, configs={"max.message.bytes": "2000"})
+    async with AsyncProducer(
+        address, enable_idempotence=True, linger_ms=200, batch_bytes=1500
+    ) as producer:
+        # One linger window: small batches of both partitions and the oversized one travel
+        # together, and the server refuses such a request as a whole.
+        before = [await producer.send("limited", b"a%d" % i, partition=i % 2) for i in range(6)]
+        too_big = await producer.send("limited", b"x" * 5000, partition=0)
+        after = [await producer.send("limited", b"b%d" % i, partition=i % 2) for i in range(6)]
+        with pytest.raises(InvalidRequestError) as refused:
+            await too_big
+        assert refused.value.reason == "MESSAGE_TOO_LARGE"
+        metas = await asyncio.gather(*before, *after)
+        later = await producer.send_and_wait("limited", b"later", partition=0)
+    for p in (0, 1):
+        assert [m.offset for m in metas if m.partition == p] == list(range(6))
+    assert later.offset == 6  # the sequence gap of the refused batch was closed
 
 
 async def test_send_many_round_trips_lists_and_arrow_columns(server) -> None:
