@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import uvicorn
 from streamhouse.broker.groups.coordinator import GroupCoordinator
+from streamhouse.broker.kafka.context import KafkaCluster, KafkaSettings
+from streamhouse.broker.kafka.server import KafkaServer
 from streamhouse.broker.log import LogConfig, LogManager
 from streamhouse.broker.rpc.server import build_grpc_server
 from streamhouse.broker.service import BrokerService, GroupService
@@ -40,12 +42,25 @@ def log_config(settings: ServerSettings) -> LogConfig:
         data_dir=settings.data_dir,
         agent_id=settings.agent_id,
         advertised_address=f"{settings.advertised_host or settings.host}:{settings.grpc_port}",
+        kafka_address=kafka_settings(settings).advertised_address,
         wal_sync_policy=SyncPolicy(settings.wal_sync),
         wal_sync_interval_ms=settings.wal_sync_interval_ms,
         wal_max_bytes=settings.wal_max_bytes,
         cache_max_bytes=settings.cache_max_bytes,
         lease_ttl_ms=settings.lease_ttl_ms,
         commit_on_all=acks_all_commits(settings),
+    )
+
+
+def kafka_settings(settings: ServerSettings) -> KafkaSettings:
+    return KafkaSettings(
+        host=settings.host,
+        port=settings.kafka_port,
+        advertised_host=settings.advertised_host,
+        auto_create_topics=settings.kafka_auto_create_topics,
+        default_partitions=settings.kafka_default_partitions,
+        max_request_bytes=settings.kafka_max_request_bytes,
+        sasl_users=dict(settings.kafka_sasl_users),
     )
 
 
@@ -83,6 +98,7 @@ async def serve(settings: ServerSettings) -> None:
     # Like Kafka's group.initial.rebalance.delay.ms: members starting together join one generation.
     coordinator = GroupCoordinator(manager.metadata, initial_rebalance_delay_ms=300)
     grpc_server = None
+    kafka_server = None
     try:
         await manager.start()
         await coordinator.start()
@@ -90,10 +106,16 @@ async def serve(settings: ServerSettings) -> None:
         groups = GroupService(broker, coordinator)
         grpc_server = build_grpc_server(broker, groups, f"{settings.host}:{settings.grpc_port}")
         await grpc_server.start()
+        kafka_server = KafkaServer(
+            KafkaCluster(broker, groups, coordinator, kafka_settings(settings))
+        )
+        await kafka_server.start()
         app.state.broker, app.state.groups = broker, groups
         log.info(
-            "ready agent=%s grpc=%s:%d http=%s:%d data_dir=%s",
+            "ready agent=%s kafka=%s:%d grpc=%s:%d http=%s:%d data_dir=%s",
             manager.agent_id,
+            settings.host,
+            settings.kafka_port,
             settings.host,
             settings.grpc_port,
             settings.host,
@@ -106,6 +128,8 @@ async def serve(settings: ServerSettings) -> None:
             raise http_task.exception()  # type: ignore[misc]
         log.info("shutting down")
     finally:
+        if kafka_server is not None:
+            await kafka_server.close(grace_s=min(5.0, settings.shutdown_timeout_s / 2))
         if grpc_server is not None:
             # Stop accepting; in-flight calls get a short grace to finish before the log closes.
             await grpc_server.stop(grace=min(5.0, settings.shutdown_timeout_s / 2))

@@ -6,13 +6,14 @@ file uses the field names as keys. Everything is passed in explicitly; nothing r
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "STREAMHOUSE_"
 
@@ -34,6 +35,13 @@ class ServerSettings(BaseModel):
     grpc_port: int = Field(50051, ge=0, le=65535)
     kafka_port: int = Field(9092, ge=0, le=65535)
     advertised_host: str = ""
+    # Kafka listener: auto-create unknown topics on Metadata/Produce (Kafka's default) with this
+    # many partitions; frames above kafka_max_request_bytes close the connection; SASL/PLAIN is
+    # on when kafka_sasl_users maps at least one user to a password (TOML table or JSON in env).
+    kafka_auto_create_topics: bool = True
+    kafka_default_partitions: int = Field(1, ge=1, le=10_000)
+    kafka_max_request_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    kafka_sasl_users: dict[str, str] = Field(default_factory=dict)
     agent_id: str = ""
     wal_sync: Literal["always", "interval", "never"] = "interval"
     wal_sync_interval_ms: int = Field(100, gt=0)
@@ -46,6 +54,17 @@ class ServerSettings(BaseModel):
     acks_all: Literal["auto", "wal", "object-store"] = "auto"
     shutdown_timeout_s: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("kafka_sasl_users", mode="before")
+    @classmethod
+    def _users_from_json(cls, value: Any) -> Any:
+        """Env variables and flags carry the user table as a JSON object."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected a JSON object of user: password ({exc})") from exc
+        return value
 
 
 def load_settings(

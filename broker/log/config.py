@@ -30,6 +30,8 @@ class LogConfig:
             (needed with several agents: a dead agent's local WAL is gone with its machine).
         advertised_address: what other agents and clients dial to reach this agent; it is
             registered with the agent and named in NotLeaderError for partitions led here.
+        kafka_address: the ``host:port`` Kafka clients dial to reach this agent's Kafka listener
+            (empty when it has none); Metadata responses of every agent name it.
         group_partitions: partitions of the internal consumer-groups topic, created at first
             start; a group is coordinated by the leader of its partition.
         handover_timeout_s: how long a hand-over may take to commit what memory holds before
@@ -39,6 +41,7 @@ class LogConfig:
     data_dir: Path
     agent_id: str = ""
     advertised_address: str = ""
+    kafka_address: str = ""
     wal_enabled: bool = True
     wal_sync_policy: SyncPolicy = SyncPolicy.INTERVAL
     wal_sync_interval_ms: int = 100

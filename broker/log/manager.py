@@ -116,7 +116,9 @@ class LogManager:
         await self.metadata.migrate()
         self.agent_id = self.agent_id or _persistent_agent_id(data_dir)
         self.address = self.config.advertised_address or socket.gethostname()
-        await self.metadata.register_agent(self.agent_id, self.address)
+        await self.metadata.register_agent(
+            self.agent_id, self.address, self.config.kafka_address
+        )
         replayed: dict[int, list[bytes]] = collections.defaultdict(list)
         if self.config.wal_enabled:
             self.wal = await WriteAheadLog.open(
@@ -400,7 +402,9 @@ class LogManager:
             await self.metadata.heartbeat_agent(self.agent_id)
         except UnknownAgentError:  # removed as dead while paused: come back
             with contextlib.suppress(Exception):
-                await self.metadata.register_agent(self.agent_id, self.address)
+                await self.metadata.register_agent(
+                    self.agent_id, self.address, self.config.kafka_address
+                )
         except Exception:
             log.warning("heartbeat of agent %s failed", self.agent_id, exc_info=True)
 

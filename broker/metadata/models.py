@@ -57,6 +57,7 @@ class AgentInfo:
     address: str
     heartbeat_at: int
     started_at: int
+    kafka_address: str = ""
 
 
 @dataclass(frozen=True)

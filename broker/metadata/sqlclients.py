@@ -21,20 +21,25 @@ class ClientsMixin(SqlStoreBase):
     """Agent registry, committed group offsets, producer ids and per-partition producer state."""
 
     # -------------------------------------------------------------------- agents
-    async def register_agent(self, agent_id: str, address: str) -> AgentInfo:
+    async def register_agent(
+        self, agent_id: str, address: str, kafka_address: str = ""
+    ) -> AgentInfo:
         """Registers (or re-registers after a restart) an agent; both times become now."""
         validate.name(agent_id, "agent_id")
-        if not isinstance(address, str):
-            raise InvalidRequestError(f"address must be a string, got {address!r}")
+        for value in (address, kafka_address):
+            if not isinstance(value, str):
+                raise InvalidRequestError(f"addresses must be strings, got {value!r}")
         async with self._write() as tx:
             row = await tx.fetchone(
-                "INSERT INTO agents (agent_id, address, heartbeat_at, started_at) "
-                "SELECT ?, ?, n, n FROM (SELECT sh_now_ms() AS n) AS clock WHERE true "
+                "INSERT INTO agents (agent_id, address, heartbeat_at, started_at, kafka_address) "
+                "SELECT ?, ?, n, n, ? FROM (SELECT sh_now_ms() AS n) AS clock WHERE true "
                 "ON CONFLICT (agent_id) DO UPDATE SET address = excluded.address, "
-                "heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at "
-                "RETURNING agent_id, address, heartbeat_at, started_at",
+                "heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, "
+                "kafka_address = excluded.kafka_address "
+                "RETURNING agent_id, address, heartbeat_at, started_at, kafka_address",
                 agent_id,
                 address,
+                kafka_address,
             )
         assert row is not None
         return AgentInfo(*row)
@@ -52,7 +57,7 @@ class ClientsMixin(SqlStoreBase):
 
     async def list_agents(self, *, alive_within_ms: int | None = None) -> list[AgentInfo]:
         """All agents, or those whose last heartbeat is within ``alive_within_ms`` of now."""
-        sql = "SELECT agent_id, address, heartbeat_at, started_at FROM agents"
+        sql = "SELECT agent_id, address, heartbeat_at, started_at, kafka_address FROM agents"
         args: tuple[int, ...] = ()
         if alive_within_ms is not None:
             validate.integer(alive_within_ms, "alive_within_ms", 0)

@@ -96,7 +96,8 @@ def test_two_agents_spread_redirect_and_fail_over_without_loss(start_server, clu
     def spread() -> dict[int, str] | None:
         current = leaders(admin, "spread")
         counts = [list(current.values()).count(a) for a in addresses]
-        return current if all(c >= PARTITIONS // 2 - 1 for c in counts) else None
+        led = set(current.values()) == addresses  # every partition has a live leader
+        return current if led and all(c >= PARTITIONS // 2 - 1 for c in counts) else None
 
     current = wait_for(spread, 30, "partitions to spread over both agents")
     assert set(current.values()) == addresses

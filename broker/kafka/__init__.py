@@ -1,0 +1,1 @@
+"""The Kafka wire protocol listener: real Kafka clients produce, consume and run groups."""

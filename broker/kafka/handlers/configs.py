@@ -1,0 +1,5 @@
+"""Not served yet."""
+
+from __future__ import annotations
+
+HANDLERS: dict = {}

@@ -1,0 +1,1 @@
+"""Kafka request/response codec compiled from the generated spec tables (see codec.py)."""
