@@ -78,7 +78,9 @@ _LIMITS: dict[int, tuple[int | None, int | None]] = {
 def advertised_range(api_key: int) -> tuple[int, int]:
     first, last = valid_versions(NAMES[api_key] + "Request")
     low, high = _LIMITS.get(api_key, (None, None))
-    return max(first, low if low is not None else first), min(last, high if high is not None else last)
+    low = first if low is None else max(first, low)
+    high = last if high is None else min(last, high)
+    return low, high
 
 
 SUPPORTED: dict[int, tuple[int, int]] = {key: advertised_range(key) for key in NAMES}

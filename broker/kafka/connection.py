@@ -13,6 +13,7 @@ answered in v0 with UNSUPPORTED_VERSION and our ranges, so newer clients can ret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -82,10 +83,8 @@ class KafkaConnection:
             pass
         finally:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def _read_frame(self) -> bytes | None:
         try:
@@ -119,9 +118,9 @@ class KafkaConnection:
             )
         except DecodeError as exc:
             raise CloseConnection(str(exc)) from exc
-        if not self.state.authenticated(self.cluster.settings):
-            if api_key not in _UNAUTHENTICATED_APIS:
-                raise CloseConnection(f"{apis.NAMES[api_key]} before SASL authentication")
+        authenticated = self.state.authenticated(self.cluster.settings)
+        if not authenticated and api_key not in _UNAUTHENTICATED_APIS:
+            raise CloseConnection(f"{apis.NAMES[api_key]} before SASL authentication")
         self.state.client_id = header["client_id"]
         ctx = RequestContext(
             self.cluster, self.state, api_key, api_version, correlation_id, header["client_id"]

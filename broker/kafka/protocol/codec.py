@@ -138,7 +138,10 @@ def _encode_uuid(value: Any, out: list) -> None:
     out.append(bytes(value))
 
 
-def _length_reader(compact: bool, wide: bool) -> Callable[[bytes | memoryview, int], tuple[int, int]]:
+LengthReader = Callable[[bytes | memoryview, int], tuple[int, int]]
+
+
+def _length_reader(compact: bool, wide: bool) -> LengthReader:
     """Reads a length prefix; returns -1 for null. Compact lengths are stored plus one."""
     if compact:
 
@@ -419,7 +422,9 @@ class MessageCodec:
         self.flexible = in_range(spec["flexible"], version)
         self._decode, self._encode = _struct_codec(spec["fields"], version, self.flexible)
 
-    def decode(self, buf: bytes | memoryview, pos: int = 0, *, exact: bool = True) -> dict[str, Any]:
+    def decode(
+        self, buf: bytes | memoryview, pos: int = 0, *, exact: bool = True
+    ) -> dict[str, Any]:
         value, end = self.decode_from(buf, pos)
         if exact and end != len(buf):
             raise DecodeError(f"{len(buf) - end} bytes left over after {self.name} v{self.version}")
