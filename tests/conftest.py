@@ -211,3 +211,25 @@ def start_server(
 def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
     """One ready server with embedded defaults (SQLite + local files)."""
     return start_server()
+
+
+@pytest.fixture
+def cluster_flags(postgres_url: str, s3_endpoint: str, s3_bucket: str) -> Iterator[list[str]]:
+    """Flags for agents sharing one PostgreSQL schema and one S3 prefix (dropped afterwards)."""
+    import asyncpg
+
+    schema = f"sh_cluster_{uuid.uuid4().hex[:10]}"
+    yield [
+        "--metadata-url", f"{postgres_url}?schema={schema}",
+        "--object-store", f"s3://{s3_bucket}/c?endpoint={s3_endpoint}&region=us-east-1",
+        "--lease-ttl-ms", "3000",
+    ]  # fmt: skip
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())

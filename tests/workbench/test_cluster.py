@@ -8,10 +8,7 @@ with acks=all is lost: offsets continue densely.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
-import asyncpg
 import grpc
 import pytest
 from streamhouse.broker.records import batches_to_arrow, build_batch
@@ -19,27 +16,6 @@ from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc as stubs
 
 PARTITIONS = 6
-
-
-@pytest.fixture
-def cluster_flags(postgres_url: str, s3_endpoint: str, s3_bucket: str) -> Iterator[list[str]]:
-    schema = f"sh_cluster_{uuid.uuid4().hex[:10]}"
-    yield [
-        "--metadata-url", f"{postgres_url}?schema={schema}",
-        "--object-store", f"s3://{s3_bucket}/c?endpoint={s3_endpoint}&region=us-east-1",
-        "--lease-ttl-ms", "3000",
-    ]  # fmt: skip
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await conn.close()
-
-    import asyncio
-
-    asyncio.run(drop())
 
 
 def leaders(admin: stubs.AdminStub, topic: str) -> dict[int, str]:

@@ -1,0 +1,56 @@
+"""The listener's own options: advertised host, topic auto-creation, internal topics hidden."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from confluent_kafka.admin import AdminClient
+from streamhouse.broker.kafka.protocol.codec import codec
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+def metadata_v8(port: int, topics: list[str] | None, allow_auto: bool = True) -> dict:
+    body = codec("MetadataRequest", 8).encode(
+        {
+            "topics": None if topics is None else [{"name": t} for t in topics],
+            "allow_auto_topic_creation": allow_auto,
+        }
+    )
+    frame = struct.pack(">hhih", 3, 8, 1, 4) + b"test" + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
+        response = sock.recv(size, socket.MSG_WAITALL)
+    return codec("MetadataResponse", 8).decode(response[4:])
+
+
+def test_advertised_host_is_what_metadata_names(start_server):
+    server = start_server("--advertised-host", "kafka.example.internal")
+    answer = metadata_v8(server.kafka_port, [])
+    assert [(b["host"], b["port"]) for b in answer["brokers"]] == [
+        ("kafka.example.internal", server.kafka_port)
+    ]
+    assert answer["controller_id"] == answer["brokers"][0]["node_id"]
+
+
+def test_metadata_auto_creates_topics_unless_disabled(start_server):
+    server = start_server()
+    answer = metadata_v8(server.kafka_port, ["fresh"])
+    (topic,) = answer["topics"]
+    assert topic["error_code"] == 0
+    assert [p["partition_index"] for p in topic["partitions"]] == [0]
+    # A client that does not allow auto-creation gets an error and nothing is created.
+    refused = metadata_v8(server.kafka_port, ["other"], allow_auto=False)
+    assert refused["topics"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+    # Listing all topics shows the created one and hides internal ones.
+    listed = AdminClient({"bootstrap.servers": f"127.0.0.1:{server.kafka_port}"}).list_topics(
+        timeout=10
+    )
+    assert set(listed.topics) == {"fresh"}
+
+    closed = start_server("--kafka-auto-create-topics", "false", "--kafka-default-partitions", "3")
+    refused = metadata_v8(closed.kafka_port, ["fresh"])
+    assert refused["topics"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
+    assert metadata_v8(closed.kafka_port, None)["topics"] == []
