@@ -76,9 +76,12 @@ async def test_migrate_is_idempotent_and_recorded(store, raw) -> None:
     await store.create_topic("keep", 1)
     await store.migrate()
     await store.migrate()
-    assert await store.schema_versions() == [1]
-    rows = await raw("SELECT version, name, applied_at FROM schema_version")
-    assert [(r[0], r[1]) for r in rows] == [(1, "0001_initial.sql")]
+    assert await store.schema_versions() == [1, 2]
+    rows = await raw("SELECT version, name, applied_at FROM schema_version ORDER BY version")
+    assert [(r[0], r[1]) for r in rows] == [
+        (1, "0001_initial.sql"),
+        (2, "0002_agent_kafka_address.sql"),
+    ]
     assert rows[0][2] > 0
     assert [t.name for t in await store.list_topics()] == ["keep"]
 
@@ -87,7 +90,7 @@ async def test_two_processes_migrating_at_once_both_succeed(make_store) -> None:
     stores = [await make_store() for _ in range(3)]
     await asyncio.gather(*(s.migrate() for s in stores))
     for s in stores:
-        assert await s.schema_versions() == [1]
+        assert await s.schema_versions() == [1, 2]
     await stores[0].create_topic("shared", 2)
     assert (await stores[2].get_topic("shared")).partitions == 2
 
@@ -532,8 +535,10 @@ async def test_agents_register_heartbeat_and_expire(store) -> None:
     refreshed = (await store.list_agents())[0]
     assert refreshed.started_at == a.started_at and refreshed.heartbeat_at > a.heartbeat_at
 
-    restarted = await store.register_agent("agent-b", "10.0.0.9:9092")
+    restarted = await store.register_agent("agent-b", "10.0.0.9:9092", "10.0.0.9:19092")
     assert restarted.address == "10.0.0.9:9092" and restarted.started_at >= b.started_at
+    assert restarted.kafka_address == "10.0.0.9:19092" and a.kafka_address == ""
+    assert (await store.list_agents())[1].kafka_address == "10.0.0.9:19092"
 
     await store.remove_agent("agent-a")
     await store.remove_agent("agent-a")  # no-op

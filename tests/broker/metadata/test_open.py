@@ -99,7 +99,7 @@ def test_migrations_are_found_from_outside_the_repository(tmp_path: Path) -> Non
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1", "1"]
+    assert result.stdout.split() == ["2", "2"]
 
 
 def test_sqlite_scripts_split_into_whole_statements() -> None:
