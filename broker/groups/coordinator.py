@@ -429,6 +429,13 @@ class GroupCoordinator:
             partitions_for=partitions_for,
         )
 
+    def protocol_of(self, group: str) -> tuple[str | None, str | None]:
+        """(protocol type, protocol name) of the group now; None where not known (yet)."""
+        state = self._groups.get(group)
+        if state is None:
+            return None, None
+        return state.protocol_type, state.protocol_name
+
     def member_ids(self, group: str) -> list[str]:
         """The group's current members in join order (empty for an unknown group)."""
         state = self._groups.get(group)
