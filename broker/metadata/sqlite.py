@@ -113,7 +113,7 @@ class SqliteMetadataStore(SqlMetadataStore):
             try:
                 await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
                 if self.path != ":memory:":
-                    await conn.execute("PRAGMA journal_mode = WAL")
+                    await self._enable_wal(conn)
                 await conn.execute("PRAGMA synchronous = FULL")
                 await conn.execute("PRAGMA foreign_keys = ON")
                 await conn.create_function("sh_now_ms", 0, self._clock, deterministic=False)
@@ -122,6 +122,19 @@ class SqliteMetadataStore(SqlMetadataStore):
                 raise
             self._conn = conn
         return self._conn
+
+    async def _enable_wal(self, conn: aiosqlite.Connection) -> None:
+        """Switches a fresh file to WAL mode. The switch needs the file to itself and does not
+        honour busy_timeout, so processes opening a new file together retry it here."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
     @asynccontextmanager
     async def _transaction(self, begin: str) -> AsyncIterator[_SqliteTx]:
