@@ -365,22 +365,106 @@ class PartitionLog:
 
     async def offset_for_timestamp(self, timestamp: int) -> int | None:
         """The first offset whose record timestamp is >= ``timestamp``; None if there is none."""
-        batch = None
+        found = await self.record_for_timestamp(timestamp)
+        return None if found is None else found[0]
+
+    async def record_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record at or after the log start whose timestamp
+        is >= ``timestamp`` (Kafka's ListOffsets by time); None if there is none.
+
+        The indexes find the first batch reaching ``timestamp`` without reading data. Only
+        when that batch's matching records all lie below the log start (hidden by
+        DeleteRecords) is the log scanned on from there, skipping segments that cannot match.
+        """
+        start = self.log_start_offset
+        batch = await self._first_batch_reaching(timestamp)
+        if batch is None:
+            return None
+        found = _first_record_reaching(batch, timestamp, start)
+        if found is not None:
+            return found
+        return await self._scan_for_timestamp(
+            max(start, parse_header(batch).last_offset + 1), timestamp, start
+        )
+
+    async def max_timestamp_record(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record holding the largest timestamp at or after
+        the log start (ListOffsets MAX_TIMESTAMP); None when no record is readable.
+
+        Whole segments and batches answer from their recorded maximum; only the one batch
+        straddling the log start (after DeleteRecords) is decoded, and only the committed
+        segment holding the log start is read, so hidden records never count.
+        """
+        start = self.log_start_offset
+        best = -1
+        for record in self._index:
+            if record.base_offset >= start:
+                best = max(best, record.max_timestamp)
+            elif record.last_offset >= start:
+                best = max(best, await self._visible_max(start, record.last_offset + 1))
+        for segment in (*self._sealing, self._open):
+            ends = [*segment.base_offsets[1:], segment.next_offset]
+            for batch, base, end, max_ts in zip(
+                segment.batches, segment.base_offsets, ends, segment.max_timestamps, strict=True
+            ):
+                if base >= start:
+                    best = max(best, max_ts)
+                elif end > start:
+                    best = max(best, _visible_max_of(batch, start))
+        if best < 0:
+            return None
+        return await self.record_for_timestamp(best)
+
+    async def _first_batch_reaching(self, timestamp: int) -> bytes | None:
         record = self._index.find_by_timestamp(timestamp)
         if record is not None:
             batch = await (await self._reader(record)).find_batch_for_timestamp(timestamp)
-        if batch is None:
-            for segment in (*self._sealing, self._open):
-                batch = segment.batch_for_timestamp(timestamp)
-                if batch is not None:
-                    break
-        if batch is None:
-            return None
-        # One batch is decoded to find the exact record: a lookup, not a hot path.
-        for item in iter_records(batch):
-            if item.timestamp >= timestamp and item.offset >= self.log_start_offset:
-                return item.offset
+            if batch is not None:
+                return batch
+        for segment in (*self._sealing, self._open):
+            batch = segment.batch_for_timestamp(timestamp)
+            if batch is not None:
+                return batch
         return None
+
+    async def _scan_for_timestamp(
+        self, offset: int, timestamp: int, start: int
+    ) -> tuple[int, int] | None:
+        while offset < self.high_watermark:
+            record = self._index.find(offset)
+            if record is not None and record.max_timestamp < timestamp:
+                offset = record.last_offset + 1
+                continue
+            batches = await self.read(offset, DEFAULT_MAX_READ_BYTES)
+            if not batches:
+                return None
+            for batch in batches:
+                header = parse_header(batch)
+                if header.max_timestamp >= timestamp:
+                    found = _first_record_reaching(batch, timestamp, start)
+                    if found is not None:
+                        return found
+                offset = max(offset, header.last_offset + 1)
+        return None
+
+    async def _visible_max(self, start: int, end: int) -> int:
+        """The largest record timestamp in ``[start, end)`` (one committed segment's part)."""
+        best = -1
+        offset = start
+        while offset < end:
+            batches = await self.read(offset, DEFAULT_MAX_READ_BYTES)
+            if not batches:
+                break
+            for batch in batches:
+                header = parse_header(batch)
+                if header.base_offset >= end:
+                    return best
+                if header.base_offset >= start:
+                    best = max(best, header.max_timestamp)
+                else:
+                    best = max(best, _visible_max_of(batch, start))
+                offset = max(offset, header.last_offset + 1)
+        return best
 
     # ------------------------------------------------------------------ seal
     def seal_due(self, now: float) -> bool:
@@ -525,24 +609,70 @@ class PartitionLog:
         expired = self._index.expired(now_ms, config.retention_ms, config.retention_bytes)
         if not expired or self.fenced:
             return 0
-        new_start = expired[-1].last_offset + 1
+        await self._delete_segments(expired, expired[-1].last_offset + 1)
+        metrics.RETENTION_DELETED_SEGMENTS.inc(len(expired))
+        return len(expired)
+
+    async def delete_records(self, offset: int, timeout_s: float = 30.0) -> int:
+        """Hides every record below ``offset`` (Kafka's DeleteRecords); returns the log start.
+
+        The metadata store only moves the log start within committed data, so what memory
+        holds below ``offset`` is committed first (waiting at most ``timeout_s``). Committed
+        segments wholly below ``offset`` are then deleted; the one straddling it stays, and
+        reads below the log start are refused. An offset at or below the log start changes
+        nothing.
+
+        Raises:
+            OffsetOutOfRangeError: ``offset`` is negative or beyond the high watermark.
+            NotLeaderError: this agent no longer leads the partition.
+            TimeoutError: the commit took longer than ``timeout_s`` (nothing changed).
+        """
+        end = self.high_watermark
+        if not 0 <= offset <= end:
+            raise OffsetOutOfRangeError(
+                self.topic.name, self.partition, offset, self.log_start_offset, end
+            )
+        self._check_writable()
+        if offset <= self.log_start_offset:
+            return self.log_start_offset
+        if self.committed_offset < offset:
+            self.request_seal()
+            async with asyncio.timeout(timeout_s):
+                await self.wait_committed(offset)
+        self._check_writable()
+        await self._delete_segments([s for s in self._index if s.last_offset < offset], offset)
+        return self.log_start_offset
+
+    async def _delete_segments(self, doomed: Sequence[SegmentRecord], new_start: int) -> None:
+        """Records the new log start with the segment rows removed, then drops their objects."""
         state = await self._ctx.metadata.delete_segments(
             self.topic.name,
             self.partition,
-            [s.base_offset for s in expired],
+            [s.base_offset for s in doomed],
             new_log_start=new_start,
         )
         self._index.truncate_before(new_start)
         self.log_start_offset = max(self.log_start_offset, state.log_start_offset)
-        for record in expired:
+        for record in doomed:
             self._readers.pop(record.object_key, None)
             self._ctx.cache.invalidate(record.object_key)
             await self._ctx.store.delete(record.object_key)
-        metrics.RETENTION_DELETED_SEGMENTS.inc(len(expired))
-        return len(expired)
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+
+
+def _first_record_reaching(batch: bytes, timestamp: int, start: int) -> tuple[int, int] | None:
+    # One batch is decoded to find the exact record: a lookup, not a hot path.
+    for item in iter_records(batch):
+        if item.timestamp >= timestamp and item.offset >= start:
+            return item.offset, item.timestamp
+    return None
+
+
+def _visible_max_of(batch: bytes, start: int) -> int:
+    """The largest timestamp among a batch's records at or after ``start``."""
+    return max((r.timestamp for r in iter_records(batch) if r.offset >= start), default=-1)
