@@ -393,6 +393,9 @@ def _read_tagged(
     count, pos = read_uvarint(buf, pos)
     if count > len(buf) - pos:
         raise DecodeError(f"{count} tagged fields run past the end of the message")
+    # A known field is decoded from a view cut at its end: slicing bytes would copy the whole
+    # prefix for every tag, quadratic in a frame that repeats one tag many times.
+    view = memoryview(buf)
     for _ in range(count):
         tag, pos = read_uvarint(buf, pos)
         size, pos = read_uvarint(buf, pos)
@@ -402,7 +405,7 @@ def _read_tagged(
         known = tagged.get(tag)
         if known is not None:
             name, dec, _, _ = known
-            out[name], used = dec(buf[:end], pos)
+            out[name], used = dec(view[:end], pos)
             if used != end:
                 raise DecodeError(f"tagged field {tag} is {size} bytes but decodes to {used - pos}")
         pos = end
