@@ -72,6 +72,7 @@ NAMES = {
 _LIMITS: dict[int, tuple[int | None, int | None]] = {
     FETCH: (4, 12),
     LIST_OFFSETS: (None, 7),
+    SASL_HANDSHAKE: (1, 1),  # v0 sends the token as a bare frame; clients negotiate v1
 }
 
 
