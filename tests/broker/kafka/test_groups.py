@@ -351,6 +351,7 @@ def test_kafka_python_admin_lists_describes_offsets_and_deletes(kafka_server, bo
         assert group not in {g["group_id"] for g in admin.list_groups(states_filter=["Empty"])}
         described = admin.describe_groups([group])[group]
         assert described["error"] is None and described["group_state"] == "Stable"
+        assert "DESCRIBE" in described["authorized_operations"]  # kafka-python asks for them
         assert (described["protocol_type"], described["protocol_data"]) == ("consumer", "range")
         (description,) = described["members"]
         assert description["client_id"] == "kp-admin-member"
@@ -420,9 +421,17 @@ def _version(api_key: int, wanted: int) -> int:
     return max(low, min(wanted, high))
 
 
-def _join(sock: KafkaSocket, version: int, group: str, topic: str, member_id: str = "") -> dict:
+def _join(
+    sock: KafkaSocket,
+    version: int,
+    group: str,
+    topic: str,
+    member_id: str = "",
+    instance: str | None = None,
+) -> dict:
     body = {
         "group_id": group,
+        "group_instance_id": instance,
         "session_timeout_ms": SESSION_MS,
         "rebalance_timeout_ms": SESSION_MS,
         "member_id": member_id,
@@ -430,8 +439,9 @@ def _join(sock: KafkaSocket, version: int, group: str, topic: str, member_id: st
         "protocols": [{"name": "range", "metadata": encode_subscription(Subscription([topic]))}],
     }
     response = sock.request(apis.JOIN_GROUP, version, body)
-    if response["error_code"] == ErrorCode.MEMBER_ID_REQUIRED:
-        assert version >= 4 and response["member_id"]
+    if version >= 4 and not member_id:  # v4+: the id is handed out first, then used to join
+        assert response["error_code"] == ErrorCode.MEMBER_ID_REQUIRED, response
+        assert response["member_id"]
         response = sock.request(
             apis.JOIN_GROUP, version, {**body, "member_id": response["member_id"]}
         )
@@ -458,6 +468,8 @@ def test_raw_group_lifecycle_at_every_version(kafka_server, step):
         assert joined["error_code"] == 0 and joined["leader"] == joined["member_id"]
         assert joined["generation_id"] == 1 and joined["protocol_name"] == "range"
         assert [m["member_id"] for m in joined["members"]] == [joined["member_id"]]
+        if v[apis.JOIN_GROUP] >= 7:
+            assert joined["protocol_type"] == "consumer"
         member, generation = joined["member_id"], joined["generation_id"]
 
         mine = encode_assignment(Assignment({topic: [0, 1]}))
@@ -474,6 +486,8 @@ def test_raw_group_lifecycle_at_every_version(kafka_server, step):
             },
         )
         assert synced["error_code"] == 0 and synced["assignment"] == mine
+        if v[apis.SYNC_GROUP] >= 5:
+            assert (synced["protocol_type"], synced["protocol_name"]) == ("consumer", "range")
         beat = {"group_id": group, "generation_id": generation, "member_id": member}
         assert sock.request(apis.HEARTBEAT, v[apis.HEARTBEAT], beat)["error_code"] == 0
 
@@ -564,6 +578,13 @@ def test_raw_wrong_generation_and_unknown_member_are_refused_and_server_keeps_se
     with KafkaSocket(kafka_server.kafka_port) as sock:
         joined = _join(sock, 5, group, topic)
         member, generation = joined["member_id"], joined["generation_id"]
+        for mismatch in ({"protocol_name": "roundrobin"}, {"protocol_type": "connect"}):
+            refused = sock.request(
+                apis.SYNC_GROUP,
+                5,
+                {"group_id": group, "generation_id": generation, "member_id": member, **mismatch},
+            )
+            assert refused["error_code"] == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
         # The leader sends no assignment for itself: it still gets a parseable one.
         synced = sock.request(
             apis.SYNC_GROUP,
@@ -604,6 +625,35 @@ def test_raw_wrong_generation_and_unknown_member_are_refused_and_server_keeps_se
         # OffsetFetch with null topics (v2+) returns every committed position; there are none.
         fetched = sock.request(apis.OFFSET_FETCH, 5, {"group_id": group, "topics": None})
         assert (fetched["error_code"], fetched["topics"]) == (0, [])
+
+
+def test_raw_batched_leave_by_instance_id_reports_each_member(kafka_server):
+    topic, group = unique_topic("leave"), unique_group("leave")
+    create_topic(kafka_server, topic, partitions=1)
+    with KafkaSocket(kafka_server.kafka_port) as sock:
+        joined = _join(sock, 5, group, topic, instance="static-1")
+        assert joined["error_code"] == 0
+        assert joined["members"][0]["group_instance_id"] == "static-1"
+        left = sock.request(
+            apis.LEAVE_GROUP,
+            4,
+            {
+                "group_id": group,
+                "members": [
+                    {"member_id": "", "group_instance_id": "static-1"},
+                    {"member_id": "ghost", "group_instance_id": None},
+                ],
+            },
+        )
+        assert left["error_code"] == 0
+        assert [
+            (m["member_id"], m["group_instance_id"], m["error_code"]) for m in left["members"]
+        ] == [
+            ("", "static-1", 0),
+            ("ghost", None, ErrorCode.UNKNOWN_MEMBER_ID),
+        ]
+        described = sock.request(apis.DESCRIBE_GROUPS, 4, {"groups": [group]})["groups"][0]
+        assert (described["group_state"], described["members"]) == ("Empty", [])
 
 
 def test_raw_find_coordinator_batches_keys_and_refuses_transactions(kafka_server):
@@ -666,3 +716,70 @@ def test_raw_member_joining_during_a_rebalance_is_admitted(kafka_server):
     }
     assert {r["generation_id"] for r in results.values()} == {generation + 1}
     assert len(results["first"]["members"]) == 3  # the first member still leads
+
+
+# ------------------------------------------------------------------------- two agents
+def test_two_agents_agree_on_coordinators_and_send_clients_to_them(start_server, cluster_flags):
+    """Either agent names the same coordinator; the other one answers NOT_COORDINATOR, and a
+    consumer bootstrapped on the wrong agent still consumes and commits through the right one."""
+    agents = [start_server(*cluster_flags), start_server(*cluster_flags)]
+    ports = [agent.kafka_port for agent in agents]
+    topic, names = unique_topic("two"), [unique_group(f"two{i}") for i in range(32)]
+    create_topic(agents[0], topic, partitions=4)
+    counts = produce(agents[0], topic, 0, 40)
+
+    def coordinators(port: int) -> dict[str, int]:
+        """Group -> coordinator port; -1 while a group's coordination moves between agents."""
+        with KafkaSocket(port) as sock:
+            found = sock.request(
+                apis.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": names}
+            )
+        return {c["key"]: c["port"] if c["error_code"] == 0 else -1 for c in found["coordinators"]}
+
+    def on_both() -> bool:
+        return set(coordinators(ports[0]).values()) == set(ports)
+
+    wait_until(on_both, lambda: time.sleep(0.2), "group coordination to spread over both agents")
+    assert coordinators(ports[0]) == coordinators(ports[1])
+    group = next(g for g, port in coordinators(ports[0]).items() if port == ports[1])
+
+    with KafkaSocket(ports[0]) as wrong:
+        joined = wrong.request(
+            apis.JOIN_GROUP,
+            5,
+            {
+                "group_id": group,
+                "session_timeout_ms": SESSION_MS,
+                "member_id": "",
+                "protocol_type": "consumer",
+                "protocols": [{"name": "range", "metadata": b""}],
+            },
+        )
+        assert joined["error_code"] == ErrorCode.NOT_COORDINATOR
+        beat = {"group_id": group, "generation_id": 1, "member_id": "m"}
+        assert wrong.request(apis.HEARTBEAT, 3, beat)["error_code"] == ErrorCode.NOT_COORDINATOR
+        committed = wrong.request(
+            apis.OFFSET_COMMIT,
+            7,
+            {
+                "group_id": group,
+                "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}],
+            },
+        )
+        assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NOT_COORDINATOR
+        fetched = wrong.request(apis.OFFSET_FETCH, 8, {"groups": [{"group_id": group}]})
+        assert fetched["groups"][0]["error_code"] == ErrorCode.NOT_COORDINATOR
+        described = wrong.request(apis.DESCRIBE_GROUPS, 3, {"groups": [group]})
+        assert described["groups"][0]["error_code"] == ErrorCode.NOT_COORDINATOR
+
+    member = Member(f"127.0.0.1:{ports[0]}", group, topic, "two-agents")
+    try:
+        wait_until(lambda: len(member.records) >= 40, member.poll, "40 records on two agents")
+        assert sorted(member.values()) == sorted(b"%d" % i for i in range(40))
+        member.commit()
+    finally:
+        member.consumer.close()
+    with GrpcAdmin(agents[0].grpc_address) as grpc_admin:
+        assert grpc_admin.fetch_offsets(group) == {
+            GrpcTopicPartition(topic, p): n for p, n in counts.items()
+        }
