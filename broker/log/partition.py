@@ -403,6 +403,9 @@ class PartitionLog:
             elif record.last_offset >= start:
                 best = max(best, await self._visible_max(start, record.last_offset + 1))
         for segment in (*self._sealing, self._open):
+            if segment.base_offset >= start:
+                best = max(best, max(segment.max_timestamps, default=-1))
+                continue
             ends = [*segment.base_offsets[1:], segment.next_offset]
             for batch, base, end, max_ts in zip(
                 segment.batches, segment.base_offsets, ends, segment.max_timestamps, strict=True
