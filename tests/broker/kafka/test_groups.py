@@ -103,11 +103,9 @@ class Member:
                 raise
 
     def poll(self) -> None:
-        message = self.consumer.poll(0.05)
-        if message is None:
-            return
-        assert message.error() is None, message.error()
-        self.records.append((message.partition(), message.offset(), message.value()))
+        for message in self.consumer.consume(500, 0.05):
+            assert message.error() is None, message.error()
+            self.records.append((message.partition(), message.offset(), message.value()))
 
     def values(self) -> list[bytes]:
         return [value for _, _, value in self.records]
