@@ -117,7 +117,7 @@ def check_topic_keys(names: Iterable[str]) -> None:
             )
 
 
-def topic_config_values(config: TopicConfig, wal_default: str) -> dict[str, tuple[str, bool]]:
+def topic_config_values(config: TopicConfig, server_wal: str) -> dict[str, tuple[str, bool]]:
     """Kafka name -> (value, is_default) for every topic config, in name order.
 
     An unset ``wal.sync`` shows the server's policy, which is what the topic follows.
@@ -129,7 +129,7 @@ def topic_config_values(config: TopicConfig, wal_default: str) -> dict[str, tupl
             value = explicit[name]
             out[name] = (value, value == _DEFAULTS.get(name))
         else:
-            out[name] = (wal_default if name == "wal.sync" else "", True)
+            out[name] = (server_wal if name == "wal.sync" else "", True)
     return out
 
 
