@@ -186,12 +186,17 @@ class BrokerService:
         partitions: Mapping[int, Sequence[bytes]],
         acks: Acks = Acks.LEADER,
         timeout_s: float = 30.0,
+        *,
+        prevalidate: bool = True,
     ) -> list[PartitionProduceResult]:
         """Appends each partition's batches; per-partition errors are returned, not raised.
 
         Raises (nothing stored): UnknownTopicError; InvalidRequestError for a request that
         names a partition twice or none; UnknownPartitionError; RecordBatchError for any
-        invalid batch in any partition.
+        invalid batch in any partition. With ``prevalidate=False`` batches are checked only by
+        each partition's log (which stores nothing of a partition with a bad batch), so a bad
+        batch fails its own partition, reported in its result: for callers that want
+        per-partition errors, and cheaper, as every batch is then validated once, not twice.
         """
         started = time.perf_counter()
         meta = await self.topic(topic)
@@ -208,7 +213,10 @@ class BrokerService:
             if not batches:
                 raise InvalidRequestError(f"partition {partition} has no record batches")
             for batch in batches:
-                header = validate_batch(batch, max_batch_bytes=limit)
+                if prevalidate:
+                    header = validate_batch(batch, max_batch_bytes=limit)
+                else:
+                    header = parse_header(batch)  # for the counts; the log validates it
                 records += header.last_offset_delta + 1
                 size += len(batch)
 

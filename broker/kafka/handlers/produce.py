@@ -1,12 +1,12 @@
 """Produce and InitProducerId: Kafka producers writing RecordBatches into partition logs.
 
-Each partition's record set is split into batches by their length fields only and handed to
-``BrokerService.produce`` one partition at a time, concurrently, so a bad batch fails its own
-partition and no other (the service validates every batch before anything of that partition is
-stored). The bytes are stored as received: the log stamps the base offset, which the CRC does
-not cover. Transactions are not served: transactional batches and transactional ids are refused
-with a fatal code, so clients fail fast instead of retrying.
-"""
+Each partition's record set is split into batches by their length fields only; the partitions
+of a topic are then appended together (concurrently) through ``BrokerService.produce`` without
+its up-front check, so each partition's log validates its own batches once before storing any:
+a bad batch fails its partition and no other. The bytes are stored as received: the log stamps
+the base offset, which the CRC does not cover. Transactions are not served: transactional
+batches and transactional ids are refused with a fatal code, so clients fail fast instead of
+retrying."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from streamhouse.broker.log import Acks, NotLeaderError
 from streamhouse.broker.metadata import (
     InvalidRequestError,
     InvalidTopicError,
+    UnknownPartitionError,
     UnknownProducerError,
     UnknownTopicError,
 )
@@ -122,7 +123,7 @@ async def _produce_topic(
     name = topic["name"]
     entries = topic["partition_data"]
     try:
-        await _topic_or_create(ctx, name)
+        meta = await _topic_or_create(ctx, name)
     except Exception as exc:
         return {
             "name": name,
@@ -133,36 +134,38 @@ async def _produce_topic(
     for entry in entries:
         counts[entry["index"]] = counts.get(entry["index"], 0) + 1
     responses: list[dict[str, Any] | None] = []
-    work: list[tuple[int, int, list[bytes | memoryview]]] = []  # (slot, partition, batches)
+    work: dict[int, list[bytes | memoryview]] = {}
+    slots: dict[int, int] = {}
     for entry in entries:
         index = entry["index"]
         try:
             if counts[index] > 1:
                 raise InvalidRequestError(f"partition {index} appears more than once")
-            work.append((len(responses), index, split_record_set(entry["records"])))
+            if not 0 <= index < meta.partitions:
+                raise UnknownPartitionError(
+                    f"topic {name!r} has partitions 0..{meta.partitions - 1}, not {index}"
+                )
+            work[index] = split_record_set(entry["records"])
+            slots[index] = len(responses)
             responses.append(None)
         except Exception as exc:
             responses.append(_partition_response(index, exc))
-
-    async def one(partition: int, batches: list[bytes | memoryview]) -> PartitionProduceResult:
+    if work:
         try:
-            results = await ctx.broker.produce(name, {partition: batches}, acks, timeout_s)
-            return results[0]
-        except Exception as exc:  # the service raises for bad batches: this partition only
-            return PartitionProduceResult(partition, error=exc)
-
-    if len(work) == 1:
-        outcomes = [await one(work[0][1], work[0][2])]
-    else:
-        outcomes = await asyncio.gather(*(one(p, b) for _, p, b in work))
-    for (slot, partition, _), outcome in zip(work, outcomes, strict=True):
-        responses[slot] = await _answer(ctx, name, partition, outcome)
+            # Each partition's log validates its batches before storing any of them, so a bad
+            # batch fails its own partition only and every batch is validated once.
+            outcomes = await ctx.broker.produce(name, work, acks, timeout_s, prevalidate=False)
+        except Exception as exc:  # the topic went away, or partitions shrank meanwhile
+            outcomes = [PartitionProduceResult(p, error=exc) for p in work]
+        for outcome in outcomes:
+            responses[slots[outcome.partition]] = await _answer(ctx, name, outcome)
     return {"name": name, "partition_responses": responses}
 
 
 async def _answer(
-    ctx: RequestContext, topic: str, partition: int, outcome: PartitionProduceResult
+    ctx: RequestContext, topic: str, outcome: PartitionProduceResult
 ) -> dict[str, Any]:
+    partition = outcome.partition
     if outcome.error is not None:
         response = _partition_response(partition, outcome.error)
         if isinstance(outcome.error, NotLeaderError) and outcome.error.leader_agent:

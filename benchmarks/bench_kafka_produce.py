@@ -1,0 +1,232 @@
+"""confluent-kafka (librdkafka) producing to a real `streamhouse serve` over the Kafka protocol.
+
+Run alone with ``python -m benchmarks.bench_kafka_produce``. Records are 100 bytes, 4
+partitions, no compression, ``linger.ms=5`` and the producer settings a throughput-minded user
+picks (1 MB batches, a deep local queue, only failed deliveries reported). The records are
+queued with ``produce_batch`` in lists of 10,000: the fastest way in from Python.
+
+The server runs in its own process with embedded defaults (SQLite, local files, WAL interval
+sync), so on a 2-core machine client and server share the cores. librdkafka's Python front end
+needs more CPU per record than the server does, so the figure measured end to end is bounded by
+the client; ``server_cpu_s`` and ``server_rec_per_cpu_s`` (records per second of server CPU,
+user + system, read from /proc) show how much the server itself could take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import KafkaError, Message, Producer
+from streamhouse.broker.client import AsyncAdminClient
+
+from benchmarks.common import Report, peak_rss_mb, print_report
+
+RECORD_BYTES = 100
+PARTITIONS = 4
+CHUNK = 10_000  # records per produce_batch call
+THROUGHPUT_RECORDS = 2_000_000  # a few seconds per figure on 2 cores
+LATENCY_RATE = 20_000  # records/s for the latency case
+LATENCY_SECONDS = 5.0
+TICK_S = 0.001
+
+PRODUCER_SETTINGS = {
+    "linger.ms": 5,
+    "compression.type": "none",
+    "batch.size": 1_000_000,
+    "batch.num.messages": 100_000,
+    "queue.buffering.max.messages": 2_000_000,
+    "queue.buffering.max.kbytes": 1_048_576,
+    "delivery.report.only.error": True,  # a callback per success would cost more than sending
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Starts the server; returns (process, gRPC address, Kafka bootstrap address)."""
+    http, grpc_port, kafka_port = _free_port(), _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
+            "--data-dir", str(root / "data"), "--http-port", str(http),
+            "--grpc-port", str(grpc_port), "--kafka-port", str(kafka_port),
+            "--log-level", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http}/ready", timeout=1).status_code == 200:
+                return proc, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{kafka_port}"
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    with open(f"/proc/{proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _create_topics(address: str, *names: str) -> None:
+    async def create() -> None:
+        admin = AsyncAdminClient(address)
+        try:
+            for name in names:
+                await admin.create_topic(name, partitions=PARTITIONS)
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+
+
+class _Failures:
+    """Counts failed deliveries (only failures are reported, see PRODUCER_SETTINGS)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: KafkaError | None = None
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.count += 1
+            self.first = self.first or err
+
+
+def _produce_all(producer: Producer, topic: str, total: int) -> None:
+    messages = [{"value": os.urandom(RECORD_BYTES)} for _ in range(CHUNK)]
+    queued = 0
+    while queued < total:
+        try:
+            producer.produce_batch(topic, messages)
+        except BufferError:  # the local queue is full: let librdkafka drain it
+            producer.poll(0.001)
+            continue
+        queued += CHUNK
+        producer.poll(0)
+
+
+def throughput(
+    report: Report, server: subprocess.Popen[bytes], bootstrap: str, topic: str, acks: str
+) -> None:
+    failures = _Failures()
+    idempotent = acks == "all"  # what acks=all users run (the Java client's default since 3.0)
+    producer = Producer(
+        {
+            **PRODUCER_SETTINGS,
+            "bootstrap.servers": bootstrap,
+            "acks": acks,
+            "enable.idempotence": idempotent,
+            "on_delivery": failures,
+        }
+    )
+    _produce_all(producer, topic, 2 * CHUNK)  # warm up: metadata, producer id, connections
+    if producer.flush(30):
+        raise RuntimeError("warm-up records were not delivered")
+    cpu_before = _cpu_s(server.pid)
+    started = time.perf_counter()
+    _produce_all(producer, topic, THROUGHPUT_RECORDS)
+    if producer.flush(120):
+        raise RuntimeError("records were not delivered within 120 s")
+    elapsed = time.perf_counter() - started
+    server_cpu = _cpu_s(server.pid) - cpu_before
+    if failures.count:
+        raise RuntimeError(f"{failures.count} deliveries failed, first: {failures.first}")
+    name = f"kafka confluent produce, acks={acks}" + (" idempotent" if idempotent else "")
+    report(
+        f"{name}, {PARTITIONS} partitions",
+        THROUGHPUT_RECORDS / elapsed,
+        peak_rss_mb(),
+        server_cpu_s=round(server_cpu, 2),
+        server_rec_per_cpu_s=round(THROUGHPUT_RECORDS / max(server_cpu, 1e-9)),
+        server_rss_mb=round(_server_rss_mb(server), 1),
+    )
+
+
+def latency(report: Report, bootstrap: str, topic: str) -> None:
+    """Produce latency (``produce()`` to acknowledgement, librdkafka's own measure) at a paced
+    rate: 20 records every millisecond."""
+    latencies: list[float] = []
+    failures = _Failures()
+
+    def delivered(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            failures(err, msg)
+        else:
+            latencies.append(msg.latency())
+
+    settings = {**PRODUCER_SETTINGS, "delivery.report.only.error": False}
+    producer = Producer({**settings, "bootstrap.servers": bootstrap, "acks": 1})
+    value = os.urandom(RECORD_BYTES)
+    producer.produce(topic, value, on_delivery=delivered)
+    producer.flush(30)
+    latencies.clear()
+    per_tick = int(LATENCY_RATE * TICK_S)
+    started = time.perf_counter()
+    tick = 0
+    while time.perf_counter() - started < LATENCY_SECONDS:
+        for _ in range(per_tick):
+            producer.produce(topic, value, on_delivery=delivered)
+        producer.poll(0)
+        tick += 1
+        delay = started + tick * TICK_S - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    producer.flush(30)
+    elapsed = time.perf_counter() - started
+    if failures.count:
+        raise RuntimeError(f"{failures.count} deliveries failed, first: {failures.first}")
+    ms = np.array(latencies) * 1000
+    report(
+        "kafka confluent produce latency at 20k rec/s, acks=1, linger.ms=5",
+        len(latencies) / elapsed,
+        peak_rss_mb(),
+        p50_ms=round(float(np.percentile(ms, 50)), 2),
+        p99_ms=round(float(np.percentile(ms, 99)), 2),
+        max_ms=round(float(ms.max()), 2),
+    )
+
+
+def run(report: Report) -> None:
+    with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-produce-") as tmp:
+        server, address, bootstrap = _start_server(Path(tmp))
+        try:
+            _create_topics(address, "acks1", "acksall", "latency")
+            throughput(report, server, bootstrap, "acks1", "1")
+            throughput(report, server, bootstrap, "acksall", "all")
+            latency(report, bootstrap, "latency")
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    run(print_report)
