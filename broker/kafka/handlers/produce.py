@@ -22,6 +22,7 @@ from streamhouse.broker.log import Acks, NotLeaderError
 from streamhouse.broker.metadata import (
     InvalidRequestError,
     InvalidTopicError,
+    Topic,
     UnknownPartitionError,
     UnknownProducerError,
     UnknownTopicError,
@@ -30,6 +31,16 @@ from streamhouse.broker.records import (
     BatchLengthError,
     TruncatedBatchError,
     UnsupportedMagicError,
+)
+from streamhouse.broker.records.header import (
+    ATTRIBUTES_POS,
+    CONTROL_MASK,
+    LENGTH_POS,
+    LOG_OVERHEAD,
+    MAGIC,
+    MAGIC_POS,
+    MIN_BATCH_LENGTH,
+    TRANSACTIONAL_MASK,
 )
 from streamhouse.broker.service.broker import PartitionProduceResult, is_internal
 
@@ -41,24 +52,22 @@ TRANSACTIONS_UNSUPPORTED = "transactions are not supported by this broker"
 
 _ACKS = {0: Acks.NONE, 1: Acks.LEADER, -1: Acks.ALL}
 _LENGTH = struct.Struct(">i")
-_LENGTH_POS = 8
-_MAGIC_POS = 16
-_ATTRIBUTES_LOW_POS = 22  # low byte of the big-endian int16 attributes at 21
-_TRANSACTIONAL_OR_CONTROL = 0x10 | 0x20
-_LOG_OVERHEAD = 12
-_MIN_BATCH_LENGTH = 49
+_ATTRIBUTES_LOW_POS = ATTRIBUTES_POS + 1  # the flags live in the low byte of the big-endian int16
+_TRANSACTIONAL_OR_CONTROL = TRANSACTIONAL_MASK | CONTROL_MASK
 
 
 class TransactionsUnsupportedError(Exception):
+    """A transactional request or batch: refused whole, as transactions are not served."""
+
     kafka_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 
 
 def split_record_set(records: bytes | None) -> list[bytes | memoryview]:
     """The batches of one partition's record set, cut by their length fields only.
 
-    Content (CRC, records, size limit) is validated by the service before anything is stored;
-    this only finds the boundaries, rejects the old message formats by their magic byte (at the
-    same offset in every format) and refuses transactional and control batches.
+    Content (CRC, records, size limit) is validated by the partition's log before any of it is
+    stored; this only finds the boundaries, rejects the old message formats by their magic byte
+    (at the same offset in every format) and refuses transactional and control batches.
     """
     if not records:
         raise InvalidRequestError("the partition's record set is empty")
@@ -68,18 +77,18 @@ def split_record_set(records: bytes | None) -> list[bytes | memoryview]:
     pos = 0
     while pos < total:
         where = f"batch {len(batches)} at byte {pos} of the record set"
-        if total - pos <= _MAGIC_POS:
+        if total - pos <= MAGIC_POS:
             raise TruncatedBatchError(f"{where}: {total - pos} trailing bytes are too few")
-        magic = records[pos + _MAGIC_POS]
-        if magic != 2:
+        magic = records[pos + MAGIC_POS]
+        if magic != MAGIC:
             raise UnsupportedMagicError(
                 f"{where}: message format v{magic} is not supported; "
                 "only RecordBatch v2 (Kafka 0.11+ clients) is accepted"
             )
-        (length,) = _LENGTH.unpack_from(records, pos + _LENGTH_POS)
-        if length < _MIN_BATCH_LENGTH:
+        (length,) = _LENGTH.unpack_from(records, pos + LENGTH_POS)
+        if length < MIN_BATCH_LENGTH:
             raise BatchLengthError(f"{where}: declared batch length {length} is too small")
-        end = pos + length + _LOG_OVERHEAD
+        end = pos + length + LOG_OVERHEAD
         if end > total:
             raise TruncatedBatchError(
                 f"{where}: declared length needs {end - pos} bytes but only {total - pos} remain"
@@ -105,7 +114,7 @@ def _partition_response(
     }
 
 
-async def _topic_or_create(ctx: RequestContext, name: str):
+async def _topic_or_create(ctx: RequestContext, name: str) -> Topic:
     if is_internal(name):
         raise InvalidTopicError(f"topic {name!r} is internal; Kafka producers may not write it")
     try:
