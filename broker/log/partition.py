@@ -560,9 +560,11 @@ class PartitionLog:
         self.committed_offset = info.last_offset + 1
         metrics.SEGMENT_UPLOADS.labels(outcome="committed").inc()
         metrics.SEGMENT_UPLOAD_SECONDS.observe(time.monotonic() - started)
-        self._notify()
         if segment.producers:
+            # Before waiters are woken: an acks=all producer must find its sequence on whichever
+            # agent leads next, even if this one dies the moment the acknowledgement leaves.
             await self._record_producers(segment.producers)
+        self._notify()
         if self._ctx.wal is not None:
             # Only now: until the producers' state is recorded, a WAL replay rebuilds it.
             self._ctx.wal.mark_committed(self.stream_id, self.committed_offset)
