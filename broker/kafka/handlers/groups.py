@@ -61,7 +61,8 @@ async def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     node: KafkaNode | None = None
     error, message = ErrorCode.NONE, None
     if key_type == TRANSACTION_KEY:
-        error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        # A fatal code: a retriable one makes librdkafka's init_transactions wait out its timeout.
+        error = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         message = "transactions are not supported by this broker; no transaction coordinator"
     elif key_type != GROUP_KEY:
         error, message = ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {key_type}"

@@ -666,7 +666,7 @@ def test_raw_find_coordinator_batches_keys_and_refuses_transactions(kafka_server
         assert entries["a"]["port"] == kafka_server.kafka_port
         assert entries[""]["error_code"] == ErrorCode.INVALID_GROUP_ID
         txn = sock.request(apis.FIND_COORDINATOR, 2, {"key": "tx-1", "key_type": 1})
-        assert txn["error_code"] == ErrorCode.COORDINATOR_NOT_AVAILABLE
+        assert txn["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         assert "transactions" in txn["error_message"]
         assert txn["node_id"] == -1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest
 from confluent_kafka.admin import AdminClient
 from streamhouse.broker.kafka.protocol.codec import codec
 
@@ -54,3 +55,13 @@ def test_metadata_auto_creates_topics_unless_disabled(start_server):
     refused = metadata_v8(closed.kafka_port, ["fresh"])
     assert refused["topics"][0]["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
     assert metadata_v8(closed.kafka_port, None)["topics"] == []
+
+
+def test_transactions_fail_at_once_with_a_clear_message(server):
+    from confluent_kafka import KafkaException, Producer
+
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{server.kafka_port}",
+                         "transactional.id": "tx-1"})  # fmt: skip
+    with pytest.raises(KafkaException, match="transactions are not supported") as failure:
+        producer.init_transactions(30)
+    assert failure.value.args[0].fatal()
