@@ -22,6 +22,7 @@ MODULES = [
     "benchmarks.bench_wal",
     "benchmarks.bench_log",
     "benchmarks.bench_grpc",
+    "benchmarks.bench_kafka_consume",
     "benchmarks.bench_kafka_produce",
 ]
 

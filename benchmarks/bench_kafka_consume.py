@@ -1,0 +1,192 @@
+"""confluent-kafka (librdkafka) consuming from a real `streamhouse serve` over the Kafka protocol.
+
+Run alone with ``python -m benchmarks.bench_kafka_consume``. About 3.2 million 100-byte records
+are loaded into 4 partitions with our gRPC client (big batches, quick) and the benchmark waits
+until they are committed to the object store, so the consumer reads sealed segments through
+the segment cache (decoded block by block), as any consumer reading history does.
+
+The consumer runs in its own lean process (only confluent-kafka imported), assigned to every
+partition from offset 0, calling ``consume(num_messages=1000)``; the server is another process,
+so the two share the machine's two cores. Consumer settings that matter:
+
+* ``fetch.queue.backoff.ms=1``: librdkafka otherwise pauses a partition's fetching for a full
+  second whenever its local queue is above ``queued.min.messages``, which caps any broker at a
+  few hundred thousand records/s.
+* ``num_messages=1000``: the Message objects of a smaller batch reuse warm memory; 10,000 per
+  call is about 25% slower on the Python side.
+* Python's garbage collector: every Message is a GC-tracked object, so collections are a large
+  part of the consumer's cost. Reported twice: default collector, and ``gc.freeze()`` before
+  the loop (what a consumer application can do to keep start-up objects out of collections).
+
+Peak memory is the consumer process's; the server's is ``server_rss_mb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Report, print_report
+
+RECORD_BYTES = 100
+PARTITIONS = 4
+RECORDS = 3_200_000
+CHUNK = 200_000  # records per send_many call
+CONSUME_BATCH = 1000  # num_messages per consume() call
+TOPIC = "bench-kafka"
+CONSUMER_CONFIG = {
+    "group.id": "bench",  # required by the client; assign() never joins the group
+    "enable.auto.commit": False,
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 4 * 1024 * 1024,
+    "queued.min.messages": 1_000_000,
+    "fetch.queue.backoff.ms": 1,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Starts the server; returns (process, gRPC address, Kafka bootstrap address)."""
+    import httpx
+
+    http, grpc_port, kafka_port = _free_port(), _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
+            "--data-dir", str(root / "data"), "--http-port", str(http),
+            "--grpc-port", str(grpc_port), "--kafka-port", str(kafka_port),
+            "--log-level", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http}/ready", timeout=1).status_code == 200:
+                return proc, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{kafka_port}"
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    with open(f"/proc/{proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _load(address: str) -> int:
+    """Fills the topic over gRPC; returns how many records were sent."""
+    import numpy as np
+    import pyarrow as pa
+    from streamhouse.broker.client import AsyncAdminClient, AsyncProducer
+
+    payload = np.frombuffer(os.urandom(RECORD_BYTES * 1000), np.uint8)
+    data = np.tile(payload, CHUNK // 1000 + 1)[: CHUNK * RECORD_BYTES]
+    offsets = np.arange(0, (CHUNK + 1) * RECORD_BYTES, RECORD_BYTES, dtype=np.int32)
+    values = pa.Array.from_buffers(
+        pa.binary(), CHUNK, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    admin = AsyncAdminClient(address)
+    await admin.create_topic(TOPIC, partitions=PARTITIONS)
+    sent = 0
+    async with AsyncProducer(address, acks="leader", linger_ms=5) as producer:
+        while sent < RECORDS:
+            await asyncio.gather(
+                producer.send_many(TOPIC, values), producer.send_many(TOPIC, values)
+            )
+            sent += 2 * CHUNK
+    # Until every record is in a committed segment (memory holds none of them).
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            described = await admin.describe_topic(TOPIC)
+            if sum(p.committed_offset for p in described.partitions) >= sent:
+                return sent
+            await asyncio.sleep(0.5)
+        raise RuntimeError("segments were not committed in time")
+    finally:
+        await admin.close()
+
+
+def consume(bootstrap: str, total: int, freeze_gc: bool) -> dict[str, float]:
+    """Consumer side (in its own process): reads ``total`` records from offset 0."""
+    import gc
+    import resource
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, **CONSUMER_CONFIG})
+    consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
+    if freeze_gc:
+        gc.freeze()
+    received = 0
+    started = time.perf_counter()
+    while received < total:
+        # Never ask for more than remain: consume() would wait its timeout for them.
+        messages = consumer.consume(num_messages=min(CONSUME_BATCH, total - received), timeout=10)
+        if not messages:
+            raise RuntimeError(f"no records after {received} of {total}")
+        if messages[0].error() is not None:
+            raise RuntimeError(str(messages[0].error()))
+        received += len(messages)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return {
+        "records_per_s": received / elapsed,
+        "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _consume_in_child(bootstrap: str, total: int, freeze_gc: bool) -> dict[str, float]:
+    mode = "freeze" if freeze_gc else "default"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_kafka_consume", bootstrap, str(total), mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(report: Report) -> None:
+    with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-") as tmp:
+        server, address, bootstrap = _start_server(Path(tmp))
+        try:
+            total = asyncio.run(_load(address))
+            for freeze_gc, label in ((False, "default GC"), (True, "gc.freeze()")):
+                result = _consume_in_child(bootstrap, total, freeze_gc)
+                report(
+                    f"confluent-kafka consume, 100 B records, 4 partitions, {label}",
+                    result["records_per_s"],
+                    result["peak_mem_mb"],
+                    server_rss_mb=round(_server_rss_mb(server), 1),
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4:  # the consumer child: BOOTSTRAP TOTAL default|freeze
+        print(json.dumps(consume(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "freeze")))
+    else:
+        run(print_report)
