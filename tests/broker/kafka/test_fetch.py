@@ -429,6 +429,32 @@ def test_confluent_delete_records_moves_the_log_start(kafka_server, bootstrap) -
         consumer.close()
 
 
+def test_timestamp_lookups_ignore_records_hidden_by_delete_records(kafka_server) -> None:
+    """Offsets 0-3 carry timestamps 9000, 100 | 200, 300 (two batches); after deleting below
+    offset 1, the 9000 record still sits in the first batch but must never be an answer."""
+    topic = unique_topic("hidden")
+    create_topic(kafka_server, topic, partitions=1)
+    port = kafka_server.kafka_port
+    batches = [build_batch([b"a", b"b"], timestamps=[9000, 100])]
+    batches.append(build_batch([b"c", b"d"], timestamps=[200, 300]))
+    produce_raw(port, topic, 0, batches)
+    with KafkaSocket(port) as conn:
+        body = {
+            "topics": [{"name": topic, "partitions": [{"partition_index": 0, "offset": 1}]}],
+            "timeout_ms": 10_000,
+        }
+        (entry,) = conn.request(apis.DELETE_RECORDS, 1, body)["topics"][0]["partitions"]
+    assert entry["low_watermark"] == 1
+    answers = {ts: list_offsets(port, topic, {0: ts})[0] for ts in (0, 150, 300, 5000, -3)}
+    assert {ts: (a["offset"], a["timestamp"]) for ts, a in answers.items()} == {
+        0: (1, 100),
+        150: (2, 200),
+        300: (3, 300),
+        5000: (-1, -1),
+        -3: (3, 300),
+    }
+
+
 def test_delete_records_drops_segments_and_survives_a_restart(start_server) -> None:
     server = start_server()
     topic = unique_topic("durable")
