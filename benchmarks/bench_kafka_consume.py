@@ -19,6 +19,8 @@ so the two share the machine's two cores. Consumer settings that matter:
   the loop (what a consumer application can do to keep start-up objects out of collections).
 
 Peak memory is the consumer process's; the server's is ``server_rss_mb``.
+``server_records_per_cpu_s`` is what the broker serves per second of its own CPU time, which
+stays meaningful when other work shares the cores.
 """
 
 from __future__ import annotations
@@ -82,6 +84,13 @@ def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not become ready")
+
+
+def _cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{proc.pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
@@ -173,12 +182,15 @@ def run(report: Report) -> None:
         try:
             total = asyncio.run(_load(address))
             for freeze_gc, label in ((False, "default GC"), (True, "gc.freeze()")):
+                cpu_before = _cpu_s(server)
                 result = _consume_in_child(bootstrap, total, freeze_gc)
+                server_cpu = _cpu_s(server) - cpu_before
                 report(
                     f"confluent-kafka consume, 100 B records, 4 partitions, {label}",
                     result["records_per_s"],
                     result["peak_mem_mb"],
                     server_rss_mb=round(_server_rss_mb(server), 1),
+                    server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
                 )
         finally:
             server.terminate()
