@@ -106,7 +106,7 @@ async def lookup(plog: PartitionLog, timestamp: int) -> tuple[int, int]:
     if timestamp == MAX_TIMESTAMP:
         found = await plog.max_timestamp_record()
     else:
-        # Any other value is a search, as in Kafka (a negative one finds the first record).
+        # Any other value is a search (a negative one matches the first readable record).
         found = await plog.record_for_timestamp(timestamp)
     return found if found is not None else (-1, -1)
 
