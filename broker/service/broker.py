@@ -268,7 +268,11 @@ class BrokerService:
             remaining = deadline - time.monotonic()
             if ready >= max(min_bytes, 1) or remaining <= 0 or any(f.error for f in fetched):
                 break
-            await self._wait_any(meta, requests, remaining)
+            # Wait for records past what was read, not at the requested offset: with fewer than
+            # min_bytes ready, data at the requested offset exists already and would wake at once.
+            waiting = [(f.partition, _next_offset(f, offset), m)
+                       for f, (_, offset, m) in zip(fetched, requests, strict=True)]  # fmt: skip
+            await self._wait_any(meta, waiting, remaining)
         records = sum(_record_count(f.batches) for f in fetched)
         metrics.FETCH_RECORDS.labels(topic).inc(records)
         metrics.FETCH_BYTES.labels(topic).inc(sum(len(b) for f in fetched for b in f.batches))
@@ -350,6 +354,12 @@ class BrokerService:
     async def leader_address(self, topic: str, partition: int) -> str:
         leader = await self.manager.leader_of(topic, partition)
         return leader[1] if leader else ""
+
+
+def _next_offset(fetched: FetchedPartition, requested: int) -> int:
+    if not fetched.batches:
+        return requested
+    return max(requested, parse_header(fetched.batches[-1]).last_offset + 1)
 
 
 def _record_count(batches: Sequence[bytes]) -> int:

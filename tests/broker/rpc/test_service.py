@@ -212,6 +212,35 @@ def test_long_poll_returns_when_data_arrives(server) -> None:
     )
 
 
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_long_poll_for_more_than_is_ready_waits_without_spinning(server) -> None:
+    api = Api(server.grpc_address)
+    api.create("min-bytes", 1)
+    api.send("min-bytes", 0, [b"small"])
+    timer = threading.Timer(1.5, lambda: api.send("min-bytes", 0, [b"x" * 2000]))
+    timer.start()
+    cpu_before = _cpu_seconds(server.proc.pid)
+    reply = api.fetch.Fetch(
+        pb.FetchRequest(
+            topic="min-bytes",
+            partitions=[pb.FetchPartition(partition=0, offset=0)],
+            max_wait_ms=20_000,
+            min_bytes=1000,
+        ),
+        timeout=30,
+    )
+    timer.join()
+    # Both records came back once enough bytes were there, and the server idled while waiting
+    # (a poll that re-read the ready record in a loop burns a whole core for the wait).
+    assert len(reply.partitions[0].batches) == 2
+    assert _cpu_seconds(server.proc.pid) - cpu_before < 0.2
+
+
 def test_stream_produce_answers_in_order_and_subscribe_follows(server) -> None:
     api = Api(server.grpc_address)
     api.create("stream", 2)
