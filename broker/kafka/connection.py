@@ -32,6 +32,7 @@ log = logging.getLogger("streamhouse.kafka")
 _SIZE = struct.Struct(">i")
 _HEADER_FIXED = struct.Struct(">hhi")
 _MIN_FRAME = _HEADER_FIXED.size
+UNAUTHENTICATED_MAX_BYTES = 512 * 1024
 _UNAUTHENTICATED_APIS = frozenset({apis.API_VERSIONS, apis.SASL_HANDSHAKE, apis.SASL_AUTHENTICATE})
 
 
@@ -94,7 +95,11 @@ class KafkaConnection:
         (size,) = _SIZE.unpack(head)
         if size < _MIN_FRAME:
             raise CloseConnection(f"frame of {size} bytes is shorter than a request header")
-        limit = self.cluster.settings.max_request_bytes
+        settings = self.cluster.settings
+        limit = settings.max_request_bytes
+        if not self.state.authenticated(settings):
+            # As Kafka's sasl.server.max.receive.size: strangers cannot make us hold big frames.
+            limit = min(limit, UNAUTHENTICATED_MAX_BYTES)
         if size > limit:
             raise CloseConnection(f"frame of {size} bytes exceeds the limit of {limit}")
         return await self.reader.readexactly(size)

@@ -28,6 +28,12 @@ Encoder = Callable[[Any, list], None]
 
 ZERO_UUID = bytes(16)
 
+# Array elements one message may decode to. A decoded element costs ~100x the 1-3 bytes it can
+# take on the wire, so without a bound a 100 MB frame of tiny elements becomes gigabytes of dicts
+# and a long stall of the event loop. Real requests stay far below it (10k partitions is large).
+MAX_ELEMENTS = 200_000
+_budget = [MAX_ELEMENTS]  # reset by each top-level decode; decoding never yields to other tasks
+
 
 class DecodeError(ValueError):
     """The bytes are not a valid message of the version they claim to be."""
@@ -284,6 +290,9 @@ def _array_decoder(element: Decoder, compact: bool, nullable: bool) -> Decoder:
             raise DecodeError(f"invalid array length {n}")
         if n > len(buf) - pos:
             raise DecodeError(f"array of {n} elements runs past the end of the message")
+        _budget[0] -= n
+        if _budget[0] < 0:
+            raise DecodeError(f"a message may hold at most {MAX_ELEMENTS} array elements")
         items = []
         append = items.append
         for _ in range(n):
@@ -370,7 +379,7 @@ def _struct_codec(
             present = []
             for tag, (name, _, enc, default) in tags:
                 item = get(name, default)
-                if item is None or item == default:
+                if item is None or item == default or (default == () and not item):
                     continue
                 chunks: list = []
                 enc(item, chunks)
@@ -434,6 +443,7 @@ class MessageCodec:
         return value
 
     def decode_from(self, buf: bytes | memoryview, pos: int = 0) -> tuple[dict[str, Any], int]:
+        _budget[0] = MAX_ELEMENTS
         try:
             return self._decode(buf, pos)
         except DecodeError:

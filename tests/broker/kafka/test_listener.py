@@ -65,3 +65,29 @@ def test_transactions_fail_at_once_with_a_clear_message(server):
     with pytest.raises(KafkaException, match="transactions are not supported") as failure:
         producer.init_transactions(30)
     assert failure.value.args[0].fatal()
+
+
+def test_a_request_of_millions_of_tiny_elements_is_refused_before_it_is_built():
+    from streamhouse.broker.kafka.protocol.codec import MAX_ELEMENTS, DecodeError
+
+    forgotten = [{"topic": "t", "partitions": []}] * (MAX_ELEMENTS + 1)
+    frame = codec("FetchRequest", 12).encode({"topics": [], "forgotten_topics_data": forgotten})
+    assert len(frame) < 2_000_000  # a few bytes each on the wire, ~100x that once decoded
+    with pytest.raises(DecodeError, match="at most"):
+        codec("FetchRequest", 12).decode(frame)
+    fits = codec("FetchRequest", 12).encode({"forgotten_topics_data": forgotten[:1000]})
+    assert len(codec("FetchRequest", 12).decode(fits)["forgotten_topics_data"]) == 1000
+
+
+def test_before_sasl_authentication_big_frames_close_the_connection(start_server):
+    server = start_server("--kafka-sasl-users", '{"alice": "s3cret"}')
+    with socket.create_connection(("127.0.0.1", server.kafka_port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", 600 * 1024) + struct.pack(">hhi", 18, 3, 1))
+        assert sock.recv(16) == b""  # closed without reading the rest
+    # Small frames are still served: ApiVersions answers.
+    request = struct.pack(">hhih", 18, 0, 5, 4) + b"test"
+    with socket.create_connection(("127.0.0.1", server.kafka_port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
+        answer = sock.recv(size, socket.MSG_WAITALL)
+    assert codec("ApiVersionsResponse", 0).decode(answer[4:])["error_code"] == 0
