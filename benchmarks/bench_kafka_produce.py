@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -171,6 +172,63 @@ def throughput(
     )
 
 
+def _stored_records(address: str, topic: str) -> int:
+    async def count() -> int:
+        admin = AsyncAdminClient(address)
+        try:
+            described = await admin.describe_topic(topic)
+            return sum(p.next_offset - p.log_start_offset for p in described.partitions)
+        finally:
+            await admin.close()
+
+    return asyncio.run(count())
+
+
+def librdkafka_without_python(
+    report: Report,
+    server: subprocess.Popen[bytes],
+    address: str,
+    bootstrap: str,
+    topic: str,
+    acks: str,
+) -> None:
+    """The same librdkafka producer driven from C by ``kcat`` (Debian package ``kcat``), when it
+    is installed: what the server takes when the client is not Python-bound."""
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        print("kcat not installed (apt-get install kcat): librdkafka-from-C case skipped")
+        return
+    # Distinct random lines, so records compress at rest no better than the Python cases' do.
+    width = RECORD_BYTES - 1
+    text = os.urandom(width * THROUGHPUT_RECORDS // 2 + 1).hex()
+    with tempfile.NamedTemporaryFile(prefix="sh-bench-kcat-") as data:
+        for start in range(0, THROUGHPUT_RECORDS, 100_000):
+            lines = (text[i * width : (i + 1) * width] for i in range(start, start + 100_000))
+            data.write(("\n".join(lines) + "\n").encode())
+        data.flush()
+        settings = [
+            f"-X{k}={v}" for k, v in PRODUCER_SETTINGS.items() if k != "delivery.report.only.error"
+        ]
+        args = [kcat, "-P", "-q", "-b", bootstrap, "-t", topic, "-X", f"acks={acks}", *settings]
+        if acks == "all":
+            args += ["-X", "enable.idempotence=true"]
+        cpu_before = _cpu_s(server.pid)
+        started = time.perf_counter()
+        subprocess.run([*args, "-l", data.name], check=True, timeout=300)
+        elapsed = time.perf_counter() - started
+        server_cpu = _cpu_s(server.pid) - cpu_before
+    stored = _stored_records(address, topic)
+    if stored != THROUGHPUT_RECORDS:
+        raise RuntimeError(f"kcat sent {THROUGHPUT_RECORDS} records but {stored} are stored")
+    report(
+        f"kafka kcat (librdkafka from C) produce, acks={acks}, {PARTITIONS} partitions",
+        THROUGHPUT_RECORDS / elapsed,
+        peak_rss_mb(),
+        server_cpu_s=round(server_cpu, 2),
+        server_rec_per_cpu_s=round(THROUGHPUT_RECORDS / max(server_cpu, 1e-9)),
+    )
+
+
 def latency(report: Report, bootstrap: str, topic: str) -> None:
     """Produce latency (``produce()`` to acknowledgement, librdkafka's own measure) at a paced
     rate: 20 records every millisecond."""
@@ -241,10 +299,12 @@ def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-produce-") as tmp:
         server, address, bootstrap = _start_server(Path(tmp))
         try:
-            _create_topics(address, "acks1", "acksall", "latency")
+            _create_topics(address, "acks1", "acksall", "kcat1", "kcatall", "latency")
             throughput(report, server, bootstrap, "acks1", "1")
             throughput(report, server, bootstrap, "acksall", "all")
-            _wait_committed(address, "acks1", "acksall")
+            librdkafka_without_python(report, server, address, bootstrap, "kcat1", "1")
+            librdkafka_without_python(report, server, address, bootstrap, "kcatall", "all")
+            _wait_committed(address, "acks1", "acksall", "kcat1", "kcatall")
             latency(report, bootstrap, "latency")
         finally:
             server.terminate()
