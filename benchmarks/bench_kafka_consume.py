@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Report, print_report
+from benchmarks.common import Report, peak_rss_mb, print_report
 
 RECORD_BYTES = 100
 PARTITIONS = 4
@@ -179,6 +180,29 @@ def _consume_in_child(bootstrap: str, total: int, gc_off: bool) -> dict[str, flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _consume_with_kcat(bootstrap: str, total: int) -> float | None:
+    """librdkafka driven from C (Debian package ``kcat``), when installed: the same consumer
+    without Python's per-message objects. Returns records/s, or None without kcat."""
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        print("kcat not installed (apt-get install kcat): librdkafka-from-C case skipped")
+        return None
+    # Debian's kcat links an older librdkafka without fetch.queue.backoff.ms: a deep local queue
+    # keeps it from pausing fetches instead.
+    config = {**CONSUMER_CONFIG, "queued.min.messages": 10_000_000,
+              "queued.max.messages.kbytes": 2_000_000}  # fmt: skip
+    skip = {"enable.auto.commit", "fetch.queue.backoff.ms"}
+    settings = [f"-X{k}={v}" for k, v in config.items() if k not in skip]
+    args = [kcat, "-C", "-q", "-e", "-o", "beginning", "-b", bootstrap, "-t", TOPIC, "-f", "\\n"]
+    started = time.perf_counter()
+    done = subprocess.run([*args, *settings], check=True, capture_output=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    received = done.stdout.count(b"\n")
+    if received != total:
+        raise RuntimeError(f"kcat read {received} records of {total}")
+    return total / elapsed
+
+
 def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-") as tmp:
         server, address, bootstrap = _start_server(Path(tmp))
@@ -193,6 +217,16 @@ def run(report: Report) -> None:
                     result["records_per_s"],
                     result["peak_mem_mb"],
                     server_rss_mb=round(_server_rss_mb(server), 1),
+                    server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
+                )
+            cpu_before = _cpu_s(server)
+            rate = _consume_with_kcat(bootstrap, total)
+            if rate is not None:
+                server_cpu = _cpu_s(server) - cpu_before
+                report(
+                    "kcat (librdkafka from C) consume, 100 B records, 4 partitions",
+                    rate,
+                    peak_rss_mb(),
                     server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
                 )
         finally:
