@@ -1,0 +1,249 @@
+"""A point-in-time scan of one topic: pruned pieces fetched in parallel, decoded to Arrow.
+
+``open_scan`` snapshots every chosen partition at one instant (no await between the reads), so
+the scan sees the log up to the high watermarks at its start and nothing appended later. The
+pieces (``plan.py``) are then loaded a bounded number at a time, in order: a committed segment
+through its own ranged reader over the agent's segment cache (object store behind it), the
+in-memory tail through ``PartitionLog.read``. Each piece's batches are pruned by their headers,
+decoded by the compiled codec (``batches_to_arrow``) in a worker thread and filtered exactly
+(``filters.py``). At most ``max_in_flight`` pieces are held decoded at once; the topic is never
+materialised whole.
+
+The log lives on the asyncio loop, while DuckDB pulls a ``pyarrow.RecordBatchReader`` from its
+own threads: :meth:`TopicScan.reader` bridges the two by running each step on the loop, so the
+reader must be consumed off the loop thread (e.g. inside ``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from streamhouse.broker.log import LogManager, PartitionLog
+from streamhouse.broker.records import ARROW_SCHEMA, batches_to_arrow, parse_header
+from streamhouse.broker.records.partitioner import partition_for_key
+from streamhouse.broker.segments import SegmentReader
+
+from .filters import filter_rows
+from .plan import PartitionSnapshot, Piece, plan_partition
+from .spec import ScanSpec
+
+SCAN_SCHEMA = ARROW_SCHEMA
+READ_CHUNK_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_IN_FLIGHT = 4
+
+
+@dataclass
+class ScanStats:
+    """What a scan touched; filled in as pieces are read (final once the scan is consumed)."""
+
+    partitions_read: int = 0
+    segments_read: int = 0  # committed segments read, plus 1 per in-memory tail read
+    segments_skipped: int = 0  # pruned by metadata without reading
+    bytes_read: int = 0  # record-batch bytes fetched (before decoding)
+    rows: int = 0  # rows returned after the exact filters
+    _partitions: set[int] = field(default_factory=set, repr=False)
+
+    def _note(self, partition: int, nbytes: int) -> None:
+        self._partitions.add(partition)
+        self.partitions_read = len(self._partitions)
+        self.segments_read += 1
+        self.bytes_read += nbytes
+
+
+async def open_scan(
+    manager: LogManager,
+    spec: ScanSpec,
+    *,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    keys_pick_partitions: bool = False,
+) -> TopicScan:
+    """Snapshots the topic's partitions and plans which segments to read.
+
+    Args:
+        manager: the running log manager leading the partitions (it claims free ones).
+        spec: the pushed-down bounds.
+        max_in_flight: pieces fetched and decoded concurrently (bounds memory).
+        keys_pick_partitions: with ``spec.keys``, read only the partitions Kafka's default
+            partitioner sends those keys to. Only correct when every producer of the topic used
+            that partitioner, so it is off unless the caller knows.
+
+    Raises:
+        UnknownTopicError: no such topic.
+        NotLeaderError: another agent leads a wanted partition.
+    """
+    topic = await manager.metadata.get_topic(spec.topic)
+    wanted = range(topic.partitions)
+    if spec.partitions is not None:
+        wanted = [p for p in wanted if p in spec.partitions]
+    if keys_pick_partitions and spec.keys is not None:
+        by_key = {partition_for_key(k, topic.partitions) for k in spec.keys}
+        wanted = [p for p in wanted if p in by_key]
+    plogs: list[PartitionLog] = []
+    for p in wanted:
+        plog = manager.local_partition(spec.topic, p)
+        plogs.append(plog or await manager.partition(spec.topic, p))
+    # One instant for every partition: no await from here until the snapshots are taken.
+    snaps = [_snapshot(plog) for plog in plogs]
+    stats = ScanStats()
+    pieces: list[Piece] = []
+    for snap in snaps:
+        planned, skipped = plan_partition(spec, snap)
+        pieces.extend(planned)
+        stats.segments_skipped += skipped
+    return TopicScan(manager, spec, pieces, {p.partition: p for p in plogs}, stats, max_in_flight)
+
+
+def _snapshot(plog: PartitionLog) -> PartitionSnapshot:
+    return PartitionSnapshot(
+        partition=plog.partition,
+        log_start_offset=plog.log_start_offset,
+        committed_offset=plog.committed_offset,
+        high_watermark=plog.high_watermark,
+        segments=tuple(plog.segments),
+    )
+
+
+class TopicScan:
+    """The planned pieces of one scan; single use, as an async iterator or a RecordBatchReader."""
+
+    def __init__(
+        self,
+        manager: LogManager,
+        spec: ScanSpec,
+        pieces: Sequence[Piece],
+        plogs: dict[int, PartitionLog],
+        stats: ScanStats,
+        max_in_flight: int,
+    ) -> None:
+        self._manager = manager
+        self._spec = spec
+        self._plogs = plogs
+        self._max_in_flight = max(1, max_in_flight)
+        self._loop = asyncio.get_running_loop()
+        self._started = False
+        self.pieces: tuple[Piece, ...] = tuple(pieces)
+        self.stats = stats
+        self.schema = SCAN_SCHEMA
+
+    async def batches(self) -> AsyncIterator[pa.RecordBatch]:
+        """The matching rows piece by piece in plan order (partition, then offset)."""
+        if self._started:
+            raise RuntimeError("a scan can be consumed once")
+        self._started = True
+        pending: collections.deque[asyncio.Future[pa.RecordBatch]] = collections.deque()
+        try:
+            for piece in self.pieces:
+                pending.append(asyncio.ensure_future(self._load(piece)))
+                if len(pending) >= self._max_in_flight:
+                    batch = await pending.popleft()
+                    if batch.num_rows:
+                        yield batch
+            while pending:
+                batch = await pending.popleft()
+                if batch.num_rows:
+                    yield batch
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def reader(self) -> pa.RecordBatchReader:
+        """A RecordBatchReader over :meth:`batches`, for DuckDB; consume it off the loop thread."""
+        return pa.RecordBatchReader.from_batches(SCAN_SCHEMA, self._pull(self.batches()))
+
+    def _pull(self, agen: AsyncIterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        loop = self._loop
+        if _on_loop_thread(loop):
+            raise RuntimeError("read the scan's RecordBatchReader off the event loop thread")
+
+        async def step() -> pa.RecordBatch | None:
+            try:
+                return await anext(agen)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            while True:
+                batch = asyncio.run_coroutine_threadsafe(step(), loop).result()
+                if batch is None:
+                    return
+                yield batch
+        finally:
+            # Never block here: the reader may be dropped on the loop thread itself.
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(lambda: loop.create_task(agen.aclose()))
+
+    async def _load(self, piece: Piece) -> pa.RecordBatch:
+        if piece.segment is None:
+            raw = await self._read_tail(piece)
+        else:
+            raw = await self._read_segment(piece)
+        kept = [b for b in raw if self._may_match(b, piece)]
+        self.stats._note(piece.partition, sum(len(b) for b in raw))
+        if not kept:
+            return _empty()
+        decoded = await asyncio.to_thread(batches_to_arrow, kept, piece.partition)
+        batch = filter_rows(decoded, piece.start, piece.end, self._spec)
+        self.stats.rows += batch.num_rows
+        return batch
+
+    def _may_match(self, batch: bytes, piece: Piece) -> bool:
+        """Header-only pruning: a batch outside the offsets or older than time_min is dropped."""
+        header = parse_header(batch)
+        if header.last_offset < piece.start or header.base_offset >= piece.end:
+            return False
+        tmin = self._spec.time_min_ms
+        return tmin is None or header.max_timestamp >= tmin
+
+    async def _read_segment(self, piece: Piece) -> list[bytes]:
+        record = piece.segment
+        assert record is not None
+        cache = self._manager.cache
+
+        async def fetch(start: int, end: int) -> bytes:
+            return await cache.get_range(record.object_key, start, end, size=record.size_bytes)
+
+        reader = await SegmentReader.open(fetch, record.size_bytes, name=record.object_key)
+        offset = piece.start
+        tmin = self._spec.time_min_ms
+        if tmin is not None and record.min_timestamp < tmin:
+            # Batches before the first one reaching tmin hold no matching record.
+            found = await reader.offset_for_timestamp(tmin)
+            if found is None:
+                return []
+            offset = max(offset, found)
+        out: list[bytes] = []
+        while offset < piece.end:
+            got = await reader.read(offset, READ_CHUNK_BYTES)
+            if not got:
+                break
+            out.extend(got)
+            offset = parse_header(got[-1]).last_offset + 1
+        return out
+
+    async def _read_tail(self, piece: Piece) -> list[bytes]:
+        plog = self._plogs[piece.partition]
+        out: list[bytes] = []
+        offset = piece.start
+        while offset < piece.end:
+            got = await plog.read(offset, READ_CHUNK_BYTES)
+            if not got:
+                break
+            out.extend(got)
+            offset = parse_header(got[-1]).last_offset + 1
+        return out
+
+
+def _empty() -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=SCAN_SCHEMA)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
