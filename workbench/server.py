@@ -61,6 +61,7 @@ def kafka_settings(settings: ServerSettings) -> KafkaSettings:
         default_partitions=settings.kafka_default_partitions,
         max_request_bytes=settings.kafka_max_request_bytes,
         sasl_users=dict(settings.kafka_sasl_users),
+        connections_max_idle_ms=settings.kafka_connections_max_idle_ms,
     )
 
 

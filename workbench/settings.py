@@ -42,6 +42,7 @@ class ServerSettings(BaseModel):
     kafka_default_partitions: int = Field(1, ge=1, le=10_000)
     kafka_max_request_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     kafka_sasl_users: dict[str, str] = Field(default_factory=dict)
+    kafka_connections_max_idle_ms: int = Field(600_000, ge=100)
     agent_id: str = ""
     wal_sync: Literal["always", "interval", "never"] = "interval"
     wal_sync_interval_ms: int = Field(100, gt=0)

@@ -88,6 +88,15 @@ class KafkaConnection:
                 await self.writer.wait_closed()
 
     async def _read_frame(self) -> bytes | None:
+        # Like Kafka's connections.max.idle.ms: a peer that sends nothing, or never finishes a
+        # frame it started, is dropped rather than holding a connection and its bytes forever.
+        try:
+            async with asyncio.timeout(self.cluster.settings.connections_max_idle_ms / 1000):
+                return await self._read_frame_now()
+        except TimeoutError as exc:
+            raise CloseConnection("idle for longer than connections.max.idle.ms") from exc
+
+    async def _read_frame_now(self) -> bytes | None:
         try:
             head = await self.reader.readexactly(4)
         except asyncio.IncompleteReadError:

@@ -32,6 +32,7 @@ class KafkaSettings:
         default_partitions: partitions of an auto-created topic (Kafka's ``num.partitions``).
         max_request_bytes: larger frames close the connection (``socket.request.max.bytes``).
         sasl_users: PLAIN credentials; empty means SASL is off and every client is trusted.
+        connections_max_idle_ms: a connection without a complete request for this long is closed.
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +43,7 @@ class KafkaSettings:
     default_partitions: int = 1
     max_request_bytes: int = 100 * 1024 * 1024
     sasl_users: Mapping[str, str] = field(default_factory=dict)
+    connections_max_idle_ms: int = 600_000
 
     @property
     def advertised_address(self) -> str:

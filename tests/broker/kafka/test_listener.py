@@ -91,3 +91,18 @@ def test_before_sasl_authentication_big_frames_close_the_connection(start_server
         size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
         answer = sock.recv(size, socket.MSG_WAITALL)
     assert codec("ApiVersionsResponse", 0).decode(answer[4:])["error_code"] == 0
+
+
+def test_idle_and_half_sent_connections_are_closed(start_server):
+    server = start_server("--kafka-connections-max-idle-ms", "1000")
+    address = ("127.0.0.1", server.kafka_port)
+    with (
+        socket.create_connection(address, timeout=10) as half_sent,
+        socket.create_connection(address, timeout=10) as idle,
+    ):
+        half_sent.sendall(struct.pack(">i", 50_000) + b"\x00\x12")
+        assert half_sent.recv(16) == b""  # closed, not waiting forever for 49,998 more bytes
+        assert idle.recv(16) == b""
+    # A client that keeps talking is served as usual.
+    answer = metadata_v8(server.kafka_port, [])
+    assert answer["brokers"][0]["port"] == server.kafka_port
