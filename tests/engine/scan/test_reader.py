@@ -155,3 +155,36 @@ async def test_a_scan_is_single_use(produced):
     await collect(scan)
     with pytest.raises(RuntimeError, match="once"):
         await collect(scan)
+
+
+async def test_segments_are_fetched_in_parallel_within_the_bound(produced, monkeypatch):
+    cache = produced.manager.cache
+    cache_get = cache.get_range
+    active = peak = 0
+
+    async def slow_get_range(*args, **kwargs):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            await asyncio.sleep(0.01)
+            return await cache_get(*args, **kwargs)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(cache, "get_range", slow_get_range)
+    # Each segment open fetches header and footer together, so one piece is two fetches at once.
+    scan = await open_scan(produced.manager, ScanSpec("events"), max_in_flight=3)
+    got = await collect(scan)
+    assert got.equals(produced.expected)
+    assert 2 < peak <= 3 * 2
+
+
+async def test_stopping_early_cancels_the_pieces_in_flight(produced):
+    scan = await open_scan(produced.manager, ScanSpec("events"), max_in_flight=4)
+    stream = scan.batches()
+    first = await anext(stream)
+    await stream.aclose()
+    assert first.num_rows == PER_BATCH
+    assert scan.stats.segments_read <= 4
+    assert not [t for t in asyncio.all_tasks() if "_load" in repr(t.get_coro())]
