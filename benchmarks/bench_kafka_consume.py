@@ -139,15 +139,21 @@ async def _load(address: str) -> int:
         await admin.close()
 
 
-def consume(bootstrap: str, total: int, gc_off: bool) -> dict[str, float]:
-    """Consumer side (in its own process): reads ``total`` records from offset 0."""
+def consume(
+    bootstrap: str, total: int, gc_off: bool, partitions: list[int] | None = None
+) -> dict[str, float]:
+    """Consumer side (in its own process): reads ``total`` records from offset 0 of
+    ``partitions`` (all by default); a negative ``total`` means all they hold."""
     import gc
     import resource
 
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, **CONSUMER_CONFIG})
-    consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
+    wanted = [TopicPartition(TOPIC, p, 0) for p in (partitions or range(PARTITIONS))]
+    if total < 0:
+        total = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in wanted)
+    consumer.assign(wanted)
     if gc_off:
         gc.disable()
     received = 0
@@ -163,6 +169,9 @@ def consume(bootstrap: str, total: int, gc_off: bool) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     consumer.close()
     return {
+        "records": received,
+        "started": time.time() - elapsed,
+        "ended": time.time(),
         "records_per_s": received / elapsed,
         "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -178,6 +187,27 @@ def _consume_in_child(bootstrap: str, total: int, gc_off: bool) -> dict[str, flo
         timeout=300,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _consume_in_parallel(bootstrap: str, total: int, consumers: int) -> float:
+    """``consumers`` processes at once, each on its share of the partitions (as a group would
+    split them); returns the aggregate records/s from the first start to the last end."""
+    shares = [list(range(PARTITIONS))[i::consumers] for i in range(consumers)]
+    command = [sys.executable, "-m", "benchmarks.bench_kafka_consume", bootstrap, "-1", "default"]
+    children = [
+        subprocess.Popen([*command, ",".join(map(str, share))], stdout=subprocess.PIPE, text=True)
+        for share in shares
+    ]
+    results = []
+    for child in children:
+        out, _ = child.communicate(timeout=300)
+        if child.returncode != 0:
+            raise RuntimeError(f"consumer child failed with {child.returncode}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    received = sum(r["records"] for r in results)
+    if received != total:
+        raise RuntimeError(f"consumers read {received} records of {total}")
+    return received / (max(r["ended"] for r in results) - min(r["started"] for r in results))
 
 
 def _consume_with_kcat(bootstrap: str, total: int) -> float | None:
@@ -220,6 +250,15 @@ def run(report: Report) -> None:
                     server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
                 )
             cpu_before = _cpu_s(server)
+            rate = _consume_in_parallel(bootstrap, total, 2)
+            server_cpu = _cpu_s(server) - cpu_before
+            report(
+                "confluent-kafka consume, 2 consumer processes x 2 partitions, aggregate",
+                rate,
+                peak_rss_mb(),
+                server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
+            )
+            cpu_before = _cpu_s(server)
             rate = _consume_with_kcat(bootstrap, total)
             if rate is not None:
                 server_cpu = _cpu_s(server) - cpu_before
@@ -235,7 +274,8 @@ def run(report: Report) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4:  # the consumer child: BOOTSTRAP TOTAL default|gc-off
-        print(json.dumps(consume(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "gc-off")))
+    if len(sys.argv) in (4, 5):  # a consumer child: BOOTSTRAP TOTAL default|gc-off [P,P,...]
+        share = [int(p) for p in sys.argv[4].split(",")] if len(sys.argv) == 5 else None
+        print(json.dumps(consume(sys.argv[1], int(sys.argv[2]), sys.argv[3] == "gc-off", share)))
     else:
         run(print_report)
