@@ -69,27 +69,35 @@ def _owning_select(table: exp.Table) -> exp.Select | None:
     return select
 
 
-def _column_matcher(table: exp.Table, select: exp.Select):
-    """A predicate: is this node a column of `table` within `select`?"""
+def _column_matcher(table: exp.Table, select: exp.Select, columns: list[str]):
+    """A predicate: is this node a column of `table` within `select`?
+
+    An unqualified name only counts when `table` is the select's one source and has that
+    column: otherwise it may be a correlated reference to an outer query's table, and pruning
+    this table by it would drop rows.
+    """
     single = len(_sources(select)) == 1
     alias = table.alias_or_name.lower()
+    own = {c.lower() for c in columns}
 
     def is_column(node: exp.Expr) -> bool:
         if not isinstance(node, exp.Column) or node.args.get("db"):
             return False
         qualifier = node.table.lower()
-        return qualifier == alias if qualifier else single
+        if qualifier:
+            return qualifier == alias
+        return single and node.name.lower() in own
 
     return is_column
 
 
-def _bounds(table: exp.Table) -> Bounds:
+def _bounds(table: exp.Table, columns: list[str]) -> Bounds:
     """Pushdown from the WHERE of the SELECT whose FROM/JOIN holds `table`."""
     select = _owning_select(table)
     if select is None:
         return Bounds()
     where = select.args.get("where")
-    return extract(where.this if where else None, _column_matcher(table, select))
+    return extract(where.this if where else None, _column_matcher(table, select, columns))
 
 
 def _as_of_ms(statement: QueryStatement, ref: int) -> tuple[int | None, int | None]:
@@ -145,7 +153,7 @@ def analyze(statement: QueryStatement, catalog: Catalog, names: Iterable[str] = 
         if found is None:
             raise SqlError(f"Unknown topic, stream or table {name!r}." + did_you_mean(name, names))
         columns[ref] = _column_names(found)
-        bounds = _bounds(table)
+        bounds = _bounds(table, columns[ref])
         as_of_ms, as_of_offset = _as_of_ms(statement, ref)
         scans.append(
             ScanSpec(

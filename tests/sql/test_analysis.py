@@ -120,6 +120,15 @@ def test_subquery_predicates_apply_to_the_subquery_table() -> None:
     assert spec.partitions == {4} and spec.offset_min is None
 
 
+def test_correlated_names_do_not_prune_the_inner_table() -> None:
+    # `partition` is the outer orders' column: users has none, so users is read in full.
+    outer, inner = scans(
+        "SELECT * FROM orders WHERE EXISTS (SELECT 1 FROM users WHERE partition = 1)"
+    )
+    assert inner.table == "users" and inner.partitions is None
+    assert outer.table == "orders" and outer.partitions is None
+
+
 def test_as_of_is_normalised() -> None:
     a, b = scans(
         "SELECT * FROM orders AS OF TIMESTAMP '2026-01-01T00:00:00Z' "
