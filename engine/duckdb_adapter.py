@@ -76,6 +76,8 @@ class DuckDBSession:
                 "threads": self.settings.threads,
             },
         )
+        # Before the lock: times without a zone are UTC, as the SQL layer's pushdown reads them.
+        self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET lock_configuration = true")
         self._why_interrupted: type[QueryError] | None = None
 

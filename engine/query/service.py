@@ -1,0 +1,169 @@
+"""Statement -> result: the one entry point every SQL surface calls.
+
+A SELECT opens one snapshot scan per table reference before DuckDB runs (so every reference,
+a self-join's too, sees the log up to the high watermarks at the query's start), registers each
+under its own relation name and runs the transpiled SQL off the event loop: the scans' readers
+hop back onto the loop for each batch, DuckDB's work never blocks it. Limits (10,000 rows, 30 s,
+memory) are the session's `DuckDBSettings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from streamhouse.broker.service import BrokerService
+from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings
+from streamhouse.engine.scan import ScanSpec as TopicScanSpec
+from streamhouse.engine.scan import TopicScan, open_scan
+from streamhouse.sql import ScanSpec, SqlError, analyze, parse_statement, to_duckdb
+from streamhouse.sql.errors import did_you_mean
+from streamhouse.sql.statements import (
+    CreateSourceStatement,
+    DescribeStatement,
+    DropStatement,
+    ExplainStatement,
+    QueryStatement,
+    ShowStatement,
+    Statement,
+)
+
+from .catalog import TopicCatalog
+from .explain import explain
+from .results import SqlResult, from_arrow, from_rows
+
+DESCRIBE_COLUMNS = [
+    ("partition", "INTEGER"),
+    ("log_start_offset", "BIGINT"),
+    ("next_offset", "BIGINT"),
+    ("committed_offset", "BIGINT"),
+    ("record_count", "BIGINT"),
+    ("size_bytes", "BIGINT"),
+    ("segment_count", "INTEGER"),
+]
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def engine_spec(spec: ScanSpec, topic: str) -> TopicScanSpec:
+    """The scan of one reference; AS OF becomes an upper bound (offset <= n, timestamp <= t)."""
+    as_of_offset_end = None if spec.as_of_offset is None else spec.as_of_offset + 1
+    as_of_time_end = None if spec.as_of_timestamp_ms is None else spec.as_of_timestamp_ms + 1
+    return TopicScanSpec(
+        topic=topic,
+        partitions=spec.partitions,
+        offset_min=spec.offset_min,
+        offset_max=_min(spec.offset_max, as_of_offset_end),
+        time_min_ms=spec.time_min_ms,
+        time_max_ms=_min(spec.time_max_ms, as_of_time_end),
+        keys=spec.keys,
+    )
+
+
+def relation_name(ref: int) -> str:
+    return f"__sh_scan_{ref}"
+
+
+class QueryService:
+    def __init__(self, broker: BrokerService, settings: DuckDBSettings | None = None) -> None:
+        self.broker = broker
+        self.settings = settings or DuckDBSettings()
+
+    async def execute(self, sql: str) -> SqlResult:
+        """Runs one statement.
+
+        Raises:
+            SqlError: the statement is invalid, refused or names an unknown topic.
+            QueryError: DuckDB failed it (QueryTimeoutError past the timeout).
+        """
+        started = time.monotonic()
+        result = await self._dispatch(parse_statement(sql))
+        if not result.elapsed_ms:
+            elapsed = (time.monotonic() - started) * 1000
+            result = SqlResult(result.columns, result.rows, result.truncated, elapsed)
+        return result
+
+    async def _catalog(self) -> TopicCatalog:
+        return TopicCatalog(t.name for t in await self.broker.list_topics())
+
+    async def _dispatch(self, statement: Statement) -> SqlResult:
+        if isinstance(statement, QueryStatement):
+            return await self._query(statement)
+        if isinstance(statement, ShowStatement):
+            return await self._show(statement)
+        if isinstance(statement, DescribeStatement):
+            return await self._describe(statement)
+        if isinstance(statement, ExplainStatement):
+            return await self._explain(statement.query)
+        if isinstance(statement, (CreateSourceStatement, DropStatement)):
+            raise SqlError(f"CREATE/DROP {statement.kind.upper()} is not supported yet")
+        raise SqlError(f"{type(statement).__name__} is not supported")
+
+    async def _show(self, statement: ShowStatement) -> SqlResult:
+        if statement.kind != "topics":
+            # Nothing can be declared yet (CREATE STREAM/TABLE comes later): an empty listing.
+            return from_rows([("name", "VARCHAR")], [])
+        topics = await self.broker.list_topics()
+        rows = [[t.name, t.partitions] for t in sorted(topics, key=lambda t: t.name)]
+        return from_rows([("name", "VARCHAR"), ("partitions", "INTEGER")], rows)
+
+    async def _describe(self, statement: DescribeStatement) -> SqlResult:
+        catalog = await self._catalog()
+        topic = catalog.resolve(statement.name)
+        if topic is None:
+            raise SqlError(
+                f"Unknown topic, stream or table {statement.name!r}."
+                + did_you_mean(statement.name, catalog.names)
+            )
+        described = await self.broker.describe_topic(topic)
+        rows = [
+            [
+                p.partition,
+                p.log_start_offset,
+                p.next_offset,
+                p.committed_offset,
+                max(0, p.next_offset - p.log_start_offset),
+                p.size_bytes,
+                p.segment_count,
+            ]
+            for p in described.partitions
+        ]
+        return from_rows(DESCRIBE_COLUMNS, rows)
+
+    async def _analyze(self, statement: QueryStatement) -> tuple[tuple[ScanSpec, ...], list[str]]:
+        catalog = await self._catalog()
+        analysis = analyze(statement, catalog.columns, catalog.names)
+        topics = [catalog.resolve(spec.table) for spec in analysis.scans]
+        return analysis.scans, [t for t in topics if t is not None]
+
+    async def _explain(self, statement: QueryStatement) -> SqlResult:
+        scans, topics = await self._analyze(statement)
+        sql = to_duckdb(statement, [relation_name(s.ref) for s in scans])
+        return explain(scans, topics, sql)
+
+    async def _query(self, statement: QueryStatement) -> SqlResult:
+        scans, topics = await self._analyze(statement)
+        relations = [relation_name(s.ref) for s in scans]
+        sql = to_duckdb(statement, relations)
+        manager = self.broker.manager
+        opened: list[TopicScan] = []
+        for spec, topic in zip(scans, topics, strict=True):
+            opened.append(await open_scan(manager, engine_spec(spec, topic)))
+        session = DuckDBSession(self.settings)
+
+        def run():
+            try:
+                for relation, scan in zip(relations, opened, strict=True):
+                    session.register_topic(relation, scan.reader())
+                return session.execute(sql)
+            finally:
+                session.close()
+
+        try:
+            result = await asyncio.to_thread(run)
+        except asyncio.CancelledError:
+            session.cancel()  # the client went away: stop DuckDB, the thread then closes it
+            raise
+        return from_arrow(result.table, result.truncated, result.elapsed_ms)
