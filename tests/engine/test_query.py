@@ -1,6 +1,7 @@
 """The query service over a real log: results agree with DuckDB run on the same rows directly.
 
-`produced_base` (tests/engine/conftest.py) fills `events` with rows known exactly; the oracle
+`events` holds the rows of tests/engine/conftest.py (committed segments and an in-memory tail,
+known exactly); the oracle
 registers those rows as one Arrow table in a plain session and runs the query as written, so
 any difference comes from the scans, the pushdown or the transpiling in between.
 """
@@ -12,6 +13,7 @@ import asyncio
 import pyarrow as pa
 import pytest
 from streamhouse.broker.log import LogManager
+from streamhouse.broker.metadata import TopicConfig
 from streamhouse.broker.records import ARROW_SCHEMA, build_batch
 from streamhouse.broker.service import BrokerService
 from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings, QueryTimeoutError
@@ -19,7 +21,7 @@ from streamhouse.engine.query import QueryService
 from streamhouse.engine.query.results import from_arrow
 from streamhouse.sql import SqlError
 
-from .conftest import T0, Produced
+from .conftest import PARTITIONS, SEGMENTS, T0, batch_of, rows_of, table_of
 
 USERS = [(b"k0", b'{"name": "zero"}'), (b"k1", b'{"name": "one"}'), (b"k2", b'{"name": "two"}')]
 
@@ -43,10 +45,30 @@ async def add_users(manager: LogManager) -> pa.Table:
 
 
 @pytest.fixture
-async def topics(produced_base: Produced) -> tuple[QueryService, dict[str, pa.Table]]:
-    users = await add_users(produced_base.manager)
-    service = QueryService(BrokerService(produced_base.manager))
-    return service, {"events": produced_base.expected, "users": users}
+async def events(manager: LogManager) -> pa.Table:
+    """`events`: per partition, SEGMENTS committed one-batch segments and an in-memory tail."""
+    await manager.create_topic("events", PARTITIONS, TopicConfig(segment_bytes=1))
+    tables = []
+    for p in range(PARTITIONS):
+        plog = await manager.partition("events", p)
+        for b in range(SEGMENTS):
+            rows = rows_of(p, b)
+            await plog.append([batch_of(rows)])
+            await plog.wait_committed(plog.high_watermark)
+            tables.append(table_of(p, rows))
+    await manager.update_topic_config("events", {"segment.bytes": 64 * 1024 * 1024})
+    for p in range(PARTITIONS):
+        plog = await manager.partition("events", p)
+        rows = rows_of(p, SEGMENTS)
+        await plog.append([batch_of(rows)])
+        tables.append(table_of(p, rows))
+    return pa.concat_tables(tables)
+
+
+@pytest.fixture
+async def topics(manager: LogManager, events: pa.Table) -> tuple[QueryService, dict[str, pa.Table]]:
+    users = await add_users(manager)
+    return QueryService(BrokerService(manager)), {"events": events, "users": users}
 
 
 def oracle(sql: str, tables: dict[str, pa.Table]) -> list[list]:
@@ -115,14 +137,14 @@ async def test_as_of_timestamp_includes_that_instant(topics) -> None:
     assert result.rows == [[15]]  # i = 0..4 of batch 0, in each of 3 partitions
 
 
-async def test_results_stop_at_the_row_limit_and_say_so(produced_base: Produced) -> None:
-    service = QueryService(BrokerService(produced_base.manager), DuckDBSettings(row_limit=50))
+async def test_results_stop_at_the_row_limit_and_say_so(manager: LogManager, events) -> None:
+    service = QueryService(BrokerService(manager), DuckDBSettings(row_limit=50))
     result = await service.execute("SELECT * FROM events")
     assert len(result.rows) == 50 and result.truncated
 
 
-async def test_a_query_past_its_timeout_is_interrupted(produced_base: Produced) -> None:
-    service = QueryService(BrokerService(produced_base.manager), DuckDBSettings(timeout_s=0.3))
+async def test_a_query_past_its_timeout_is_interrupted(manager: LogManager, events) -> None:
+    service = QueryService(BrokerService(manager), DuckDBSettings(timeout_s=0.3))
     with pytest.raises(QueryTimeoutError):
         await asyncio.wait_for(
             service.execute(

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from streamhouse.broker.log import LogManager
 from streamhouse.broker.service import BrokerService, GroupService
 from streamhouse.workbench.http import groups as group_routes
-from streamhouse.workbench.http import records, topics
+from streamhouse.workbench.http import records, sql, topics
 from streamhouse.workbench.http.errors import API_PREFIX, http_error, validation_error
 from streamhouse.workbench.http.limits import BodyLimit
 
@@ -53,6 +53,7 @@ def create_app(
     app.include_router(topics.router)
     app.include_router(records.router)
     app.include_router(group_routes.router)
+    app.include_router(sql.router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(BodyLimit, max_bytes=records.MAX_BODY_BYTES, applies_to=_is_records_path)

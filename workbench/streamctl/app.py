@@ -1,4 +1,4 @@
-"""The `streamctl` command tree: global options, then topic, group, produce and consume."""
+"""The `streamctl` command tree: global options, then topic, group, produce, consume and sql."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from streamhouse.workbench.streamctl.consume import consume
 from streamhouse.workbench.streamctl.output import Output
 from streamhouse.workbench.streamctl.produce import produce
 from streamhouse.workbench.streamctl.session import DEFAULT_SERVER, Session
+from streamhouse.workbench.streamctl.sql import sql
 
 app = typer.Typer(
     name="streamctl",
@@ -22,6 +23,7 @@ app.add_typer(topics.app, name="topic")
 app.add_typer(groups.app, name="group")
 app.command("produce")(produce)
 app.command("consume")(consume)
+app.command("sql")(sql)
 
 
 @app.callback()
