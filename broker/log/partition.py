@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streamhouse.broker import metrics
+from streamhouse.broker.log.companion import CompanionWriter, companion_key
 from streamhouse.broker.log.config import Acks
 from streamhouse.broker.log.errors import NotLeaderError, OffsetOutOfRangeError
 from streamhouse.broker.log.keys import segment_key, stream_id
@@ -114,6 +115,7 @@ class PartitionLog:
         self._fenced_reason = ""
         self._stopped_reason = ""  # appends refused while the partition is handed over
         self.producers = ProducerStates(topic.name, partition)
+        self.companions = CompanionWriter(ctx.store, partition, self._is_live)
 
     # ----------------------------------------------------------------- state
     @property
@@ -137,6 +139,9 @@ class PartitionLog:
     @property
     def segments(self) -> list[SegmentRecord]:
         return list(self._index)
+
+    def _is_live(self, record: SegmentRecord) -> bool:
+        return record.last_offset >= self.log_start_offset
 
     def fence(self, reason: str, *, lost: bool = True) -> None:
         """Stop writing: another agent holds the lease now. Reads of what we hold still work.
@@ -558,6 +563,7 @@ class PartitionLog:
         self._index.add(record)
         self._sealing.popleft()
         self.committed_offset = info.last_offset + 1
+        self.companions.submit(record, segment.batches)  # in the background, after the commit
         metrics.SEGMENT_UPLOADS.labels(outcome="committed").inc()
         metrics.SEGMENT_UPLOAD_SECONDS.observe(time.monotonic() - started)
         if segment.producers:
@@ -662,12 +668,15 @@ class PartitionLog:
             self._readers.pop(record.object_key, None)
             self._ctx.cache.invalidate(record.object_key)
             await self._ctx.store.delete(record.object_key)
+            self._ctx.cache.invalidate(companion_key(record.object_key))
+            await self._ctx.store.delete(companion_key(record.object_key))
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        await self.companions.close()  # after the flusher, which may queue one more
 
 
 def _first_record_reaching(batch: bytes, timestamp: int, start: int) -> tuple[int, int] | None:

@@ -3,11 +3,12 @@
 ``open_scan`` snapshots every chosen partition at one instant (no await between the reads), so
 the scan sees the log up to the high watermarks at its start and nothing appended later. The
 pieces (``plan.py``) are then loaded a bounded number at a time, in order: a committed segment
-through its own ranged reader over the agent's segment cache (object store behind it), the
-in-memory tail through ``PartitionLog.read``. Each piece's batches are pruned by their headers,
-decoded by the compiled codec (``batches_to_arrow``) in a worker thread and filtered exactly
-(``filters.py``). At most ``max_in_flight`` pieces are held decoded at once; the topic is never
-materialised whole.
+from its columnar companion when one was written (one GET, row groups pruned by their offset
+and time statistics), else through its own ranged reader over the agent's segment cache (object
+store behind it); the in-memory tail through ``PartitionLog.read``. Each piece's batches are
+pruned by their headers, decoded by the compiled codec (``batches_to_arrow``) in a worker
+thread and filtered exactly (``filters.py``). At most ``max_in_flight`` pieces are held decoded
+at once; the topic is never materialised whole.
 
 The log lives on the asyncio loop, while DuckDB pulls a ``pyarrow.RecordBatchReader`` from its
 own threads: :meth:`TopicScan.reader` bridges the two by running each step on the loop, so the
@@ -18,18 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 from streamhouse.broker.log import LogManager, PartitionLog
+from streamhouse.broker.log.companion import companion_key, read_companion
 from streamhouse.broker.records import ARROW_SCHEMA, batches_to_arrow, parse_header
 from streamhouse.broker.records.partitioner import partition_for_key
 from streamhouse.broker.segments import SegmentReader
+from streamhouse.broker.storage import ObjectNotFoundError
 
 from .filters import filter_rows
 from .plan import PartitionSnapshot, Piece, plan_partition
 from .spec import ScanSpec
+
+log = logging.getLogger("streamhouse.engine")
 
 SCAN_SCHEMA = ARROW_SCHEMA
 READ_CHUNK_BYTES = 4 * 1024 * 1024
@@ -43,7 +49,8 @@ class ScanStats:
     partitions_read: int = 0
     segments_read: int = 0  # committed segments read, plus 1 per in-memory tail read
     segments_skipped: int = 0  # pruned by metadata without reading
-    bytes_read: int = 0  # record-batch bytes fetched (before decoding)
+    bytes_read: int = 0  # record-batch or companion bytes fetched (before decoding)
+    companions_read: int = 0  # committed segments read from their columnar companion
     rows: int = 0  # rows returned after the exact filters
     _partitions: set[int] = field(default_factory=set, repr=False)
 
@@ -178,6 +185,12 @@ class TopicScan:
                 loop.call_soon_threadsafe(lambda: loop.create_task(agen.aclose()))
 
     async def _load(self, piece: Piece) -> pa.RecordBatch:
+        if piece.segment is not None:
+            decoded = await self._read_companion(piece)
+            if decoded is not None:
+                batch = filter_rows(decoded, piece.start, piece.end, self._spec)
+                self.stats.rows += batch.num_rows
+                return batch
         if piece.segment is None:
             raw = await self._read_tail(piece)
         else:
@@ -198,6 +211,30 @@ class TopicScan:
             return False
         tmin = self._spec.time_min_ms
         return tmin is None or header.max_timestamp >= tmin
+
+    async def _read_companion(self, piece: Piece) -> pa.RecordBatch | None:
+        """The piece's candidate rows from the segment's companion; None when there is none."""
+        record = piece.segment
+        assert record is not None
+        try:
+            data = await self._manager.cache.get(companion_key(record.object_key))
+        except ObjectNotFoundError:
+            return None
+        except Exception:  # the companion is only a faster copy: fall back to the segment
+            log.warning("companion of %s unreadable", record.object_key, exc_info=True)
+            return None
+        spec = self._spec
+        try:
+            decoded = await asyncio.to_thread(
+                read_companion, data, piece.start, piece.end, spec.time_min_ms, spec.time_max_ms
+            )
+        except Exception:
+            log.warning("companion of %s undecodable", record.object_key, exc_info=True)
+            self._manager.cache.invalidate(companion_key(record.object_key))
+            return None
+        self.stats._note(piece.partition, len(data))
+        self.stats.companions_read += 1
+        return decoded
 
     async def _read_segment(self, piece: Piece) -> list[bytes]:
         record = piece.segment

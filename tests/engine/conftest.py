@@ -3,6 +3,10 @@
 ``events`` has 3 partitions; each holds 5 committed segments of 20 records (one batch each,
 timestamps ``T0 + 1000 * segment + i``) and an in-memory tail of 20 more. ``expected`` is the same
 rows built directly as an Arrow table, the oracle every scan is compared with.
+
+Every committed segment gets a columnar companion in the background; ``produced`` runs each test
+twice on the same rows, once reading the companions and once with them deleted (decoding the
+segments), so both paths are held to the same oracle.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Produced:
     manager: LogManager
     topic: str
     expected: pa.Table  # every row, ordered by partition then offset
+    companions: bool = True  # whether the committed segments have their companions
 
 
 def rows_of(partition: int, batch: int) -> dict[str, list]:
@@ -79,8 +84,37 @@ async def manager(tmp_path: Path) -> AsyncIterator[LogManager]:
     await mgr.close()
 
 
+async def drop_companions(manager: LogManager) -> int:
+    """Deletes every companion object (and its cached copy); returns how many there were."""
+    doomed = [i.key for i in await manager.store.list("segments/") if i.key.endswith(".parquet")]
+    for key in doomed:
+        manager.cache.invalidate(key)
+        await manager.store.delete(key)
+    return len(doomed)
+
+
+@pytest.fixture(params=["companions", "segments"])
+async def produced(request: pytest.FixtureRequest, produced_base: Produced) -> Produced:
+    """The topic read through the companions, then (second run) through the segments."""
+    if request.param == "segments":
+        return await segments_of(produced_base)
+    return produced_base
+
+
 @pytest.fixture
-async def produced(manager: LogManager) -> Produced:
+async def produced_segments(produced_base: Produced) -> Produced:
+    """The topic with no companions: every committed segment is decoded."""
+    return await segments_of(produced_base)
+
+
+async def segments_of(produced: Produced) -> Produced:
+    assert await drop_companions(produced.manager) == PARTITIONS * SEGMENTS
+    produced.companions = False
+    return produced
+
+
+@pytest.fixture
+async def produced_base(manager: LogManager) -> Produced:
     # One byte per segment: every append seals its own segment.
     await manager.create_topic("events", PARTITIONS, TopicConfig(segment_bytes=1))
     tables = []
@@ -99,6 +133,7 @@ async def produced(manager: LogManager) -> Produced:
         assert plog.committed_offset == SEGMENTS * PER_BATCH  # the tail stays in memory
         assert len(plog.segments) == SEGMENTS
         tables.append(table_of(p, rows))
+        await plog.companions.drain()
     expected = pa.concat_tables(tables).sort_by(
         [("partition", "ascending"), ("offset", "ascending")]
     )

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from streamhouse.broker.log import Acks, LogManager, NotLeaderError, OffsetOutOfRangeError
+from streamhouse.broker.log.companion import companion_key
 from streamhouse.broker.records import CorruptBatchError, RecordBatchError
 from streamhouse.broker.wal import WalFullError
 
@@ -239,8 +240,9 @@ async def test_stale_agent_is_fenced_and_its_data_never_becomes_visible(
         segments = await b.metadata.list_segments("shared", 0)
         assert [s.writer_epoch for s in segments] == [plog_b.epoch]
         assert values_of(await plog_b.read(0)) == [(0, b"b-0"), (1, b"b-1")]
+        await plog_b.companions.drain()
         keys = [info.key for info in await b.store.list("")]
-        assert keys == [segments[0].object_key]
+        assert keys == [segments[0].object_key, companion_key(segments[0].object_key)]
     finally:
         await b.close()
         a._tasks = []

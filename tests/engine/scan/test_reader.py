@@ -39,6 +39,7 @@ async def test_full_scan_returns_every_row_from_segments_and_memory(produced):
     )
     assert stats.rows == got.num_rows
     assert stats.bytes_read > 0
+    assert stats.companions_read == (PARTITIONS * SEGMENTS if produced.companions else 0)
 
 
 async def test_partition_pruning_reads_only_that_partition(produced):
@@ -157,7 +158,8 @@ async def test_a_scan_is_single_use(produced):
         await collect(scan)
 
 
-async def test_segments_are_fetched_in_parallel_within_the_bound(produced, monkeypatch):
+async def test_segments_are_fetched_in_parallel_within_the_bound(produced_segments, monkeypatch):
+    produced = produced_segments
     cache = produced.manager.cache
     cache_get = cache.get_range
     active = peak = 0
