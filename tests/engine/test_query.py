@@ -96,6 +96,9 @@ DIFFERENTIAL = [
     "SELECT json_extract_string(u.value, '$.name') AS name, COUNT(*) AS n "
     "FROM events e JOIN users u ON e.key = u.key WHERE e.partition = 2 GROUP BY 1 ORDER BY 1",
     'SELECT COUNT(*) FROM (SELECT DISTINCT key FROM events WHERE "offset" > 50)',
+    'WITH recent AS (SELECT * FROM events WHERE "offset" >= 100) '
+    'SELECT partition, key, "offset", ROW_NUMBER() OVER (PARTITION BY partition, key '
+    'ORDER BY "offset" DESC) AS rn FROM recent QUALIFY rn = 1 ORDER BY 1, 2',
     'SELECT key_bytes, value_bytes, headers FROM events WHERE partition = 0 AND "offset" < 4 '
     'ORDER BY "offset"',
 ]
