@@ -10,6 +10,7 @@ memory) are the session's `DuckDBSettings`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from streamhouse.broker.service import BrokerService
@@ -164,6 +165,9 @@ class QueryService:
         try:
             result = await asyncio.to_thread(run)
         except asyncio.CancelledError:
-            session.cancel()  # the client went away: stop DuckDB, the thread then closes it
+            # The client went away: stop DuckDB (the thread then closes the session); it may
+            # have finished and closed it already.
+            with contextlib.suppress(Exception):
+                session.cancel()
             raise
         return from_arrow(result.table, result.truncated, result.elapsed_ms)
