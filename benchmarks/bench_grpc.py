@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +19,7 @@ import pyarrow as pa
 from streamhouse.broker.client import AsyncAdminClient, AsyncConsumer, AsyncProducer, TopicPartition
 
 from benchmarks.common import Report, peak_rss_mb, print_report
+from benchmarks.server import server_rss_mb, start_server
 
 RECORD_BYTES = 100
 PARTITIONS = 4
@@ -29,46 +27,6 @@ PRODUCE_RECORDS = 3_000_000
 CHUNK = 200_000  # records per send_many call
 LATENCY_RATE = 10_000  # records/s for the latency case
 LATENCY_SECONDS = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(root: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    http, grpc_port = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
-            "--data-dir", str(root / "data"), "--http-port", str(http),
-            "--grpc-port", str(grpc_port), "--kafka-port", str(_free_port()),
-            "--log-level", "warning", *flags,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http}/ready", timeout=1).status_code == 200:
-                return proc, f"127.0.0.1:{grpc_port}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
-
-
-def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    with open(f"/proc/{proc.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _values(n: int) -> pa.Array:
@@ -97,7 +55,7 @@ async def produce_and_consume(report: Report, address: str, server) -> None:  # 
         "grpc client produce, acks=leader, 4 partitions",
         (sent - 10_000) / elapsed,
         peak_rss_mb(),
-        server_rss_mb=round(_server_rss_mb(server), 1),
+        server_rss_mb=round(server_rss_mb(server), 1),
     )
 
     consumer = AsyncConsumer(address, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -187,14 +145,14 @@ async def acks_all_commit_latency(report: Report, address: str, seconds: float =
 
 def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sh-bench-grpc-") as tmp:
-        server, address = _start_server(Path(tmp) / "a")
+        server, address, _ = start_server(Path(tmp) / "a")
         try:
             asyncio.run(produce_and_consume(report, address, server))
             asyncio.run(latency(report, address))
         finally:
             server.terminate()
             server.wait(timeout=60)
-        server, address = _start_server(Path(tmp) / "b", "--acks-all", "object-store")
+        server, address, _ = start_server(Path(tmp) / "b", "--acks-all", "object-store")
         try:
             asyncio.run(acks_all_commit_latency(report, address))
         finally:

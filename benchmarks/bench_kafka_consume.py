@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Report, peak_rss_mb, print_report
+from benchmarks.server import cpu_seconds, server_rss_mb, start_server
 
 RECORD_BYTES = 100
 PARTITIONS = 4
@@ -55,54 +55,6 @@ CONSUMER_CONFIG = {
     "max.partition.fetch.bytes": 4 * 1024 * 1024,
     "fetch.queue.backoff.ms": 1,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Starts the server; returns (process, gRPC address, Kafka bootstrap address)."""
-    import httpx
-
-    http, grpc_port, kafka_port = _free_port(), _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
-            "--data-dir", str(root / "data"), "--http-port", str(http),
-            "--grpc-port", str(grpc_port), "--kafka-port", str(kafka_port),
-            "--log-level", "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http}/ready", timeout=1).status_code == 200:
-                return proc, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{kafka_port}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
-
-
-def _cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """User + system CPU seconds the process has used so far."""
-    with open(f"/proc/{proc.pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    with open(f"/proc/{proc.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _load(address: str) -> int:
@@ -235,33 +187,33 @@ def _consume_with_kcat(bootstrap: str, total: int) -> float | None:
 
 def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-") as tmp:
-        server, address, bootstrap = _start_server(Path(tmp))
+        server, address, bootstrap = start_server(Path(tmp))
         try:
             total = asyncio.run(_load(address))
             for gc_off, label in ((False, "default GC"), (True, "GC off")):
-                cpu_before = _cpu_s(server)
+                cpu_before = cpu_seconds(server.pid)
                 result = _consume_in_child(bootstrap, total, gc_off)
-                server_cpu = _cpu_s(server) - cpu_before
+                server_cpu = cpu_seconds(server.pid) - cpu_before
                 report(
                     f"confluent-kafka consume, 100 B records, 4 partitions, {label}",
                     result["records_per_s"],
                     result["peak_mem_mb"],
-                    server_rss_mb=round(_server_rss_mb(server), 1),
+                    server_rss_mb=round(server_rss_mb(server), 1),
                     server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
                 )
-            cpu_before = _cpu_s(server)
+            cpu_before = cpu_seconds(server.pid)
             rate = _consume_in_parallel(bootstrap, total, 2)
-            server_cpu = _cpu_s(server) - cpu_before
+            server_cpu = cpu_seconds(server.pid) - cpu_before
             report(
                 "confluent-kafka consume, 2 consumer processes x 2 partitions, aggregate",
                 rate,
                 peak_rss_mb(),
                 server_records_per_cpu_s=round(total / max(server_cpu, 0.01)),
             )
-            cpu_before = _cpu_s(server)
+            cpu_before = cpu_seconds(server.pid)
             rate = _consume_with_kcat(bootstrap, total)
             if rate is not None:
-                server_cpu = _cpu_s(server) - cpu_before
+                server_cpu = cpu_seconds(server.pid) - cpu_before
                 report(
                     "kcat (librdkafka from C) consume, 100 B records, 4 partitions",
                     rate,

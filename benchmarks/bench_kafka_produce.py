@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from streamhouse.broker.client import AsyncAdminClient
 
 from benchmarks.common import Report, peak_rss_mb, print_report
+from benchmarks.server import cpu_seconds, server_rss_mb, start_server
 
 RECORD_BYTES = 100
 PARTITIONS = 4
@@ -47,54 +46,6 @@ PRODUCER_SETTINGS = {
     "queue.buffering.max.kbytes": 1_048_576,
     "delivery.report.only.error": True,  # a callback per success would cost more than sending
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Starts the server; returns (process, gRPC address, Kafka bootstrap address)."""
-    http, grpc_port, kafka_port = _free_port(), _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamhouse.workbench.cli", "serve",
-            "--data-dir", str(root / "data"), "--http-port", str(http),
-            "--grpc-port", str(grpc_port), "--kafka-port", str(kafka_port),
-            "--log-level", "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http}/ready", timeout=1).status_code == 200:
-                return proc, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{kafka_port}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
-
-
-def _server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    with open(f"/proc/{proc.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _create_topics(address: str, *names: str) -> None:
@@ -152,13 +103,13 @@ def throughput(
     _produce_all(producer, topic, 2 * CHUNK)  # warm up: metadata, producer id, connections
     if producer.flush(30):
         raise RuntimeError("warm-up records were not delivered")
-    cpu_before = _cpu_s(server.pid)
+    cpu_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     _produce_all(producer, topic, THROUGHPUT_RECORDS)
     if producer.flush(120):
         raise RuntimeError("records were not delivered within 120 s")
     elapsed = time.perf_counter() - started
-    server_cpu = _cpu_s(server.pid) - cpu_before
+    server_cpu = cpu_seconds(server.pid) - cpu_before
     if failures.count:
         raise RuntimeError(f"{failures.count} deliveries failed, first: {failures.first}")
     name = f"kafka confluent produce, acks={acks}" + (" idempotent" if idempotent else "")
@@ -168,7 +119,7 @@ def throughput(
         peak_rss_mb(),
         server_cpu_s=round(server_cpu, 2),
         server_rec_per_cpu_s=round(THROUGHPUT_RECORDS / max(server_cpu, 1e-9)),
-        server_rss_mb=round(_server_rss_mb(server), 1),
+        server_rss_mb=round(server_rss_mb(server), 1),
     )
 
 
@@ -212,11 +163,11 @@ def librdkafka_without_python(
         args = [kcat, "-P", "-q", "-b", bootstrap, "-t", topic, "-X", f"acks={acks}", *settings]
         if acks == "all":
             args += ["-X", "enable.idempotence=true"]
-        cpu_before = _cpu_s(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         started = time.perf_counter()
         subprocess.run([*args, "-l", data.name], check=True, timeout=300)
         elapsed = time.perf_counter() - started
-        server_cpu = _cpu_s(server.pid) - cpu_before
+        server_cpu = cpu_seconds(server.pid) - cpu_before
     stored = _stored_records(address, topic)
     if stored != THROUGHPUT_RECORDS:
         raise RuntimeError(f"kcat sent {THROUGHPUT_RECORDS} records but {stored} are stored")
@@ -297,7 +248,7 @@ def _wait_committed(address: str, *topics: str, timeout_s: float = 120.0) -> Non
 
 def run(report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="sh-bench-kafka-produce-") as tmp:
-        server, address, bootstrap = _start_server(Path(tmp))
+        server, address, bootstrap = start_server(Path(tmp))
         try:
             _create_topics(address, "acks1", "acksall", "kcat1", "kcatall", "latency")
             throughput(report, server, bootstrap, "acks1", "1")
