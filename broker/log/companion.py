@@ -22,6 +22,8 @@ import collections
 import contextlib
 import io
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,8 +51,19 @@ COMPANION_WRITES = Counter(
 for _outcome in ("written", "error", "skipped"):
     COMPANION_WRITES.labels(outcome=_outcome)
 
-# Shared by every partition and event loop of the process: at most 2 companions encode at once.
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="companion")
+
+def _lower_priority() -> None:
+    """Companions are an optimisation for later scans: their encoding runs at the lowest CPU
+    priority so it only uses time that produce and fetch leave idle (Linux schedules threads
+    one by one, so this does not slow the rest of the process)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+# Shared by every partition and event loop of the process: one companion encodes at a time.
+_POOL = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="companion", initializer=_lower_priority
+)
 
 
 def companion_key(segment_key: str) -> str:
