@@ -116,9 +116,7 @@ class LogManager:
         await self.metadata.migrate()
         self.agent_id = self.agent_id or _persistent_agent_id(data_dir)
         self.address = self.config.advertised_address or socket.gethostname()
-        await self.metadata.register_agent(
-            self.agent_id, self.address, self.config.kafka_address
-        )
+        await self.metadata.register_agent(self.agent_id, self.address, self.config.kafka_address)
         replayed: dict[int, list[bytes]] = collections.defaultdict(list)
         if self.config.wal_enabled:
             self.wal = await WriteAheadLog.open(
