@@ -123,6 +123,10 @@ class KafkaConnection:
             raise CloseConnection(f"API key {api_key} is not served")
         if not low <= api_version <= high:
             raise CloseConnection(f"{apis.NAMES[api_key]} v{api_version} is not served")
+        # Checked before the body is decoded: strangers get no decoding work done for them.
+        authenticated = self.state.authenticated(self.cluster.settings)
+        if not authenticated and api_key not in _UNAUTHENTICATED_APIS:
+            raise CloseConnection(f"{apis.NAMES[api_key]} before SASL authentication")
         header_codec = codec("RequestHeader", request_header_version(api_key, api_version))
         try:
             header, pos = header_codec.decode_from(frame)
@@ -132,9 +136,6 @@ class KafkaConnection:
             )
         except DecodeError as exc:
             raise CloseConnection(str(exc)) from exc
-        authenticated = self.state.authenticated(self.cluster.settings)
-        if not authenticated and api_key not in _UNAUTHENTICATED_APIS:
-            raise CloseConnection(f"{apis.NAMES[api_key]} before SASL authentication")
         self.state.client_id = header["client_id"]
         ctx = RequestContext(
             self.cluster, self.state, api_key, api_version, correlation_id, header["client_id"]
