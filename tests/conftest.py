@@ -207,6 +207,17 @@ def start_server(
         server.kill()
 
 
+def wait_for(condition: Callable[[], object], timeout: float, what: str):
+    """Polls ``condition`` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 @pytest.fixture
 def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
     """One ready server with embedded defaults (SQLite + local files)."""

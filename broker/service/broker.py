@@ -8,12 +8,12 @@ own lock and they share the WAL's group commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streamhouse.broker.log import Acks, AppendResult, LogManager, NotLeaderError, PartitionLog
+from streamhouse.broker.log.waiting import wait_for_any
 from streamhouse.broker.metadata import (
     AgentInfo,
     InvalidRequestError,
@@ -300,21 +300,12 @@ class BrokerService:
     async def _wait_any(
         self, meta: Topic, requests: Sequence[tuple[int, int, int]], timeout_s: float
     ) -> None:
-        waits = []
+        positions = []
         for partition, offset, _ in requests:
             plog = self._local(meta.name, partition)
             if plog is not None:
-                waits.append(asyncio.ensure_future(plog.wait_for_data(offset, timeout_s)))
-        if not waits:
-            await asyncio.sleep(timeout_s)
-            return
-        try:
-            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*waits, return_exceptions=True)
+                positions.append((plog, offset))
+        await wait_for_any(positions, timeout_s)
 
     async def _leader_log(self, meta: Topic, partition: int) -> PartitionLog:
         if not 0 <= partition < meta.partitions:

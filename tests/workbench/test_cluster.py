@@ -15,22 +15,14 @@ from streamhouse.broker.records import batches_to_arrow, build_batch
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc as stubs
 
+from tests.conftest import wait_for
+
 PARTITIONS = 6
 
 
 def leaders(admin: stubs.AdminStub, topic: str) -> dict[int, str]:
     described = admin.DescribeTopic(pb.DescribeTopicRequest(name=topic), timeout=10)
     return {p.partition: p.leader_address for p in described.partitions}
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def produce(address: str, topic: str, partition: int, value: bytes) -> int:

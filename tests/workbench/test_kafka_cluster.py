@@ -7,52 +7,21 @@ leader, and after `kill -9` of one agent it keeps producing once the leases move
 
 from __future__ import annotations
 
-import socket
-import struct
 import time
 
 import grpc
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from streamhouse.broker.kafka.protocol.codec import codec
+from streamhouse.broker.kafka import apis
 from streamhouse.broker.records import build_batch
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 from streamhouse.broker.rpc.v1 import broker_pb2_grpc as stubs
 
+from tests.broker.kafka.conftest import KafkaSocket
+from tests.conftest import wait_for
+
 PARTITIONS = 6
 NOT_LEADER_OR_FOLLOWER = 6
-
-
-def kafka_call(port: int, api: str, api_key: int, version: int, body: dict) -> dict:
-    """One request over a raw socket with our codec (header v1: these versions are not flexible)."""
-    payload = codec(f"{api}Request", version).encode(body)
-    header = struct.pack(">hhih", api_key, version, 7, 4) + b"test"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        frame = header + payload
-        sock.sendall(struct.pack(">i", len(frame)) + frame)
-        size = struct.unpack(">i", _read(sock, 4))[0]
-        response = _read(sock, size)
-    assert struct.unpack(">i", response[:4])[0] == 7
-    return codec(f"{api}Response", version).decode(response[4:])
-
-
-def _read(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def grpc_leaders(grpc_address: str, topic: str) -> dict[int, str]:
@@ -92,22 +61,21 @@ def test_kafka_clients_follow_partition_leaders_across_agents(start_server, clus
     # The agent that does not lead a partition refuses a produce to it.
     partition, leader = next(iter(leaders.items()))
     wrong = next(a for a in agents if a != leader)
-    refused = kafka_call(
-        kafka_port_of[wrong],
-        "Produce",
-        0,
-        7,
-        {
-            "acks": -1,
-            "timeout_ms": 10_000,
-            "topic_data": [
-                {
-                    "name": "orders",
-                    "partition_data": [{"index": partition, "records": build_batch([b"x"])}],
-                }
-            ],
-        },
-    )
+    with KafkaSocket(kafka_port_of[wrong]) as sock:
+        refused = sock.request(
+            apis.PRODUCE,
+            7,
+            {
+                "acks": -1,
+                "timeout_ms": 10_000,
+                "topic_data": [
+                    {
+                        "name": "orders",
+                        "partition_data": [{"index": partition, "records": build_batch([b"x"])}],
+                    }
+                ],
+            },
+        )
     answer = refused["responses"][0]["partition_responses"][0]
     assert answer["error_code"] == NOT_LEADER_OR_FOLLOWER
 

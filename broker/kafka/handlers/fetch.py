@@ -19,7 +19,6 @@ Kafka's rules, which clients depend on:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from streamhouse.broker.kafka import apis
 from streamhouse.broker.kafka.context import RequestContext
 from streamhouse.broker.kafka.errors import error_code
 from streamhouse.broker.log import OffsetOutOfRangeError, PartitionLog
+from streamhouse.broker.log.waiting import wait_for_any
 from streamhouse.broker.metadata import Topic, UnknownPartitionError, UnknownTopicError
 from streamhouse.broker.service import metrics
 from streamhouse.broker.service.broker import is_internal
@@ -207,19 +207,7 @@ def _within(batches: list[bytes], limit: int, first_may_exceed: bool) -> list[by
 
 async def _wait_for_data(reads: list[_Read], timeout_s: float) -> None:
     """Returns when any partition grows past what was last read, or after ``timeout_s``."""
-    if not reads:
-        await asyncio.sleep(timeout_s)
-        return
-    waits = [
-        asyncio.ensure_future(read.plog.wait_for_data(read.seen_end, timeout_s)) for read in reads
-    ]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*waits, return_exceptions=True)
+    await wait_for_any([(read.plog, read.seen_end) for read in reads], timeout_s)
 
 
 def _count(reads: list[_Read]) -> None:

@@ -7,24 +7,20 @@ import struct
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from streamhouse.broker.kafka import apis
 from streamhouse.broker.kafka.protocol.codec import codec
+
+from tests.broker.kafka.conftest import KafkaSocket
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
 def metadata_v8(port: int, topics: list[str] | None, allow_auto: bool = True) -> dict:
-    body = codec("MetadataRequest", 8).encode(
-        {
-            "topics": None if topics is None else [{"name": t} for t in topics],
-            "allow_auto_topic_creation": allow_auto,
-        }
-    )
-    frame = struct.pack(">hhih", 3, 8, 1, 4) + b"test" + body
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(struct.pack(">i", len(frame)) + frame)
-        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
-        response = sock.recv(size, socket.MSG_WAITALL)
-    return codec("MetadataResponse", 8).decode(response[4:])
+    topic_list = None if topics is None else [{"name": t} for t in topics]
+    with KafkaSocket(port) as sock:
+        return sock.request(
+            apis.METADATA, 8, {"topics": topic_list, "allow_auto_topic_creation": allow_auto}
+        )
 
 
 def test_advertised_host_is_what_metadata_names(start_server):
@@ -85,12 +81,8 @@ def test_before_sasl_authentication_big_frames_close_the_connection(start_server
         sock.sendall(struct.pack(">i", 600 * 1024) + struct.pack(">hhi", 18, 3, 1))
         assert sock.recv(16) == b""  # closed without reading the rest
     # Small frames are still served: ApiVersions answers.
-    request = struct.pack(">hhih", 18, 0, 5, 4) + b"test"
-    with socket.create_connection(("127.0.0.1", server.kafka_port), timeout=10) as sock:
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
-        answer = sock.recv(size, socket.MSG_WAITALL)
-    assert codec("ApiVersionsResponse", 0).decode(answer[4:])["error_code"] == 0
+    with KafkaSocket(server.kafka_port) as sock:
+        assert sock.request(apis.API_VERSIONS, 0, {})["error_code"] == 0
 
 
 def test_idle_and_half_sent_connections_are_closed(start_server):
