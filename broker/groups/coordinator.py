@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from streamhouse.broker.groups import metrics, validate
 from streamhouse.broker.groups.errors import (
@@ -392,42 +392,9 @@ class GroupCoordinator:
         return state is not None and bool(state.members)
 
     # ------------------------------------------------------------------ server-side assignment
-    async def join_with_assignment(
-        self,
-        group: str,
-        member_id: str,
-        *,
-        client_id: str,
-        client_host: str,
-        topics: Sequence[str],
-        assignor: str,
-        owned: Sequence[tuple[str, int]],
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        partitions_for: Callable[[str], Awaitable[int]],
-    ) -> AssignedMember:
-        """Joins as a Kafka consumer would and, when leading, assigns for the whole group.
-
-        The member offers one protocol, ``assignor``, with a consumer-protocol subscription, so
-        Kafka clients using the same strategy can share the group. If a rebalance starts before
-        the assignment arrives, the member rejoins by itself until the rebalance timeout.
-
-        Raises:
-            ValueError: Unknown assignor; plus everything :meth:`join` and :meth:`sync` raise.
-        """
-        return await join_and_assign(
-            self,
-            group,
-            member_id,
-            client_id=client_id,
-            client_host=client_host,
-            topics=topics,
-            assignor=assignor,
-            owned=owned,
-            session_timeout_ms=session_timeout_ms,
-            rebalance_timeout_ms=rebalance_timeout_ms,
-            partitions_for=partitions_for,
-        )
+    # Joins as a Kafka consumer would and, when leading, assigns for the whole group: the gRPC
+    # API's server-side assignment (server_side.join_and_assign, with this coordinator as self).
+    join_with_assignment = join_and_assign
 
     def protocol_of(self, group: str) -> tuple[str | None, str | None]:
         """(protocol type, protocol name) of the group now; None where not known (yet)."""

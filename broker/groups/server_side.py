@@ -108,7 +108,15 @@ async def join_and_assign(
     rebalance_timeout_ms: int,
     partitions_for: Callable[[str], Awaitable[int]],
 ) -> AssignedMember:
-    """See ``GroupCoordinator.join_with_assignment``."""
+    """Joins as a Kafka consumer would and, when leading, assigns for the whole group.
+
+    The member offers one protocol, ``assignor``, with a consumer-protocol subscription, so
+    Kafka clients using the same strategy can share the group. If a rebalance starts before
+    the assignment arrives, the member rejoins by itself until the rebalance timeout.
+
+    Raises:
+        ValueError: Unknown assignor; plus everything the coordinator's join and sync raise.
+    """
     check_assignor(assignor)
     subscription = encode_subscription(
         Subscription([str(t) for t in topics], owned=[(str(t), int(p)) for t, p in owned])
