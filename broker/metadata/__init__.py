@@ -1,4 +1,5 @@
-"""Metadata: topics, partitions, committed segments, agents, leases, offsets, producer ids.
+"""Metadata: topics, partitions, committed segments, agents, leases, offsets, producer ids,
+and declared streams and tables.
 
 Two stores keep one contract (:class:`MetadataStore`): SQLite for a single embedded agent and
 PostgreSQL for a cluster. Ownership of a partition is a lease with an epoch; every segment
@@ -19,20 +20,24 @@ from streamhouse.broker.metadata.errors import (
     MetadataError,
     ProducerFencedError,
     SegmentConflictError,
+    SourceExistsError,
     TopicExistsError,
     UnknownAgentError,
     UnknownPartitionError,
     UnknownProducerError,
+    UnknownSourceError,
     UnknownTopicError,
 )
 from streamhouse.broker.metadata.index import PartitionIndex
 from streamhouse.broker.metadata.models import (
     AgentInfo,
     CommittedOffset,
+    DeclaredColumn,
     Lease,
     PartitionState,
     ProducerPartitionState,
     SegmentRecord,
+    SourceDeclaration,
     Topic,
 )
 from streamhouse.broker.metadata.postgres import PostgresMetadataStore
@@ -42,6 +47,7 @@ from streamhouse.broker.metadata.store import MetadataStore, open_metadata_store
 __all__ = [
     "AgentInfo",
     "CommittedOffset",
+    "DeclaredColumn",
     "FencedError",
     "InvalidConfigError",
     "InvalidPartitionsError",
@@ -58,6 +64,8 @@ __all__ = [
     "ProducerPartitionState",
     "SegmentConflictError",
     "SegmentRecord",
+    "SourceDeclaration",
+    "SourceExistsError",
     "SqliteMetadataStore",
     "Topic",
     "TopicConfig",
@@ -65,6 +73,7 @@ __all__ = [
     "UnknownAgentError",
     "UnknownPartitionError",
     "UnknownProducerError",
+    "UnknownSourceError",
     "UnknownTopicError",
     "open_metadata_store",
 ]

@@ -63,3 +63,11 @@ class SegmentConflictError(MetadataError):
 
 class ProducerFencedError(MetadataError):
     """A producer epoch older than the newest one initialised for that producer id."""
+
+
+class SourceExistsError(MetadataError):
+    """``create_source`` for a name (ignoring case) already declared, as a stream or a table."""
+
+
+class UnknownSourceError(MetadataError, LookupError):
+    """No stream or table is declared under that name."""

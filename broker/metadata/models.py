@@ -93,3 +93,31 @@ class ProducerPartitionState:
     partition: int
     last_sequence: int
     last_offset: int
+
+
+@dataclass(frozen=True)
+class DeclaredColumn:
+    """A column of a declared stream/table; ``key`` is None, ``"key"`` or ``"primary"``.
+
+    ``type`` is SQL type text the engine understands; the store keeps it as given.
+    """
+
+    name: str
+    type: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceDeclaration:
+    """A declared stream or table (CREATE STREAM/TABLE): how to read a topic's records.
+
+    ``properties`` holds the WITH (...) settings that shape the reading (formats, timestamp
+    column, ...) as JSON values; the engine decides their meaning.
+    """
+
+    name: str
+    kind: str  # "stream" or "table"
+    topic: str
+    columns: tuple[DeclaredColumn, ...]
+    properties: dict[str, str | int | float | bool] = field(default_factory=dict, hash=False)
+    created_at: int = 0

@@ -19,6 +19,7 @@ from streamhouse.broker.metadata.models import (
     PartitionState,
     ProducerPartitionState,
     SegmentRecord,
+    SourceDeclaration,
     Topic,
 )
 from streamhouse.broker.metadata.postgres import PostgresMetadataStore
@@ -91,6 +92,13 @@ class MetadataStore(Protocol):
         self, producer_id: int, topic: str, partition: int
     ) -> ProducerPartitionState | None: ...
     async def put_producer_state(self, state: ProducerPartitionState) -> None: ...
+
+    async def create_source(
+        self, source: SourceDeclaration, *, if_not_exists: bool = False, or_replace: bool = False
+    ) -> SourceDeclaration: ...
+    async def get_source(self, name: str) -> SourceDeclaration: ...
+    async def list_sources(self) -> list[SourceDeclaration]: ...
+    async def delete_source(self, name: str) -> SourceDeclaration: ...
 
 
 def open_metadata_store(url: str) -> MetadataStore:
