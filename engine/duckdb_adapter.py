@@ -18,20 +18,37 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Final
 
 import duckdb
 import pyarrow as pa
 
+GIB: Final = 1024**3
+
 
 @dataclass(frozen=True)
 class DuckDBSettings:
-    """Limits of one query (issue 5: 10,000 rows, 30 s, a memory budget)."""
+    """Limits of one query (issue 5: 10,000 rows, 30 s, a memory budget).
 
-    memory_limit: str = "1GB"
+    ``memory_limit_bytes`` is the query's whole budget: DuckDB's own memory gets
+    ``1 - scan_share`` of it and the scans' decoded pieces waiting for DuckDB get the rest
+    (``scan_bytes_in_flight``), because Arrow data handed to DuckDB is outside its accounting.
+    """
+
+    memory_limit_bytes: int = GIB
     threads: int = 2
     row_limit: int = 10_000
     timeout_s: float = 30.0
     rows_per_batch: int = 2048
+    scan_share: float = 0.25
+
+    @property
+    def duckdb_memory_bytes(self) -> int:
+        return max(1, int(self.memory_limit_bytes * (1 - self.scan_share)))
+
+    @property
+    def scan_bytes_in_flight(self) -> int:
+        return max(1, self.memory_limit_bytes - self.duckdb_memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,17 @@ class QueryCancelledError(QueryError):
     """The query was cancelled by its client."""
 
 
+class QueryMemoryError(QueryError):
+    """The query needed more memory than its budget; the message says how to narrow it."""
+
+
+_OUT_OF_MEMORY = "Out of Memory Error"
+
+
+def describe_memory_limit(limit_bytes: int) -> str:
+    return f"{limit_bytes / 2**20:.0f} MiB"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -72,7 +100,7 @@ class DuckDBSession:
                 "autoload_known_extensions": False,
                 "allow_community_extensions": False,
                 "python_enable_replacements": False,
-                "memory_limit": self.settings.memory_limit,
+                "memory_limit": f"{self.settings.duckdb_memory_bytes}B",
                 "threads": self.settings.threads,
             },
         )
@@ -110,10 +138,27 @@ class DuckDBSession:
         Raises:
             QueryTimeoutError: it ran longer than ``timeout_s``.
             QueryCancelledError: :meth:`cancel` was called.
-            QueryError: DuckDB refused it (syntax, permissions, memory, ...).
+            QueryMemoryError: it needed more than DuckDB's share of the memory budget.
+            QueryError: DuckDB refused it (syntax, permissions, ...).
         """
         started = time.monotonic()
         limit = self.settings.row_limit
+        batches: list[pa.RecordBatch] = []
+        rows = 0
+        with self.stream(sql) as result:
+            while rows <= limit and (batch := result.next_batch()) is not None:
+                batches.append(batch)
+                rows += batch.num_rows
+            table = pa.Table.from_batches(batches, schema=result.schema)
+        elapsed = (time.monotonic() - started) * 1000
+        return QueryResult(table.slice(0, limit), rows > limit, elapsed)
+
+    def stream(self, sql: str) -> ResultStream:
+        """Starts ``sql`` and returns its result batch by batch, with no row limit.
+
+        The timeout covers the whole stream, up to :meth:`ResultStream.close`. Raises like
+        :meth:`execute` here (errors before the first row) and from ``next_batch`` (after).
+        """
         timer = threading.Timer(self.settings.timeout_s, self._interrupt, (QueryTimeoutError,))
         timer.daemon = True
         timer.start()
@@ -121,32 +166,35 @@ class DuckDBSession:
             # A relation streams its rows as Arrow without the DB-API result's extra copy;
             # statements without a result (SET, CREATE VIEW) run at once and give None.
             relation = self._con.sql(sql)
-            if relation is None:
-                table, truncated = pa.table({}), False
-            else:
-                table, truncated = self._fetch(relation, limit)
+            reader = None
+            if relation is not None:
+                reader = relation.to_arrow_reader(self.settings.rows_per_batch)
         except duckdb.Error as exc:
-            reason = self._why_interrupted
-            if reason is not None:
-                what = "timed out" if reason is QueryTimeoutError else "was cancelled"
-                raise reason(f"query {what}") from exc
-            raise QueryError(str(exc)) from exc
-        finally:
             timer.cancel()
-        return QueryResult(table, truncated, (time.monotonic() - started) * 1000)
+            raise self._error(exc) from exc
+        except BaseException:
+            timer.cancel()
+            raise
+        return ResultStream(self, reader, timer)
 
-    def _fetch(self, relation: duckdb.DuckDBPyRelation, limit: int) -> tuple[pa.Table, bool]:
-        """Reads result batches until ``limit + 1`` rows are seen, then stops reading."""
-        reader = relation.to_arrow_reader(self.settings.rows_per_batch)
-        batches: list[pa.RecordBatch] = []
-        rows = 0
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows > limit:
-                break
-        table = pa.Table.from_batches(batches, schema=reader.schema)
-        return table.slice(0, limit), rows > limit
+    def _error(self, exc: BaseException) -> QueryError:
+        """What a DuckDB failure means to the client: interrupted, out of memory or refused."""
+        reason = self._why_interrupted
+        if reason is not None:
+            what = "timed out" if reason is QueryTimeoutError else "was cancelled"
+            if reason is QueryTimeoutError:
+                what += f" after {self.settings.timeout_s:g} s"
+            return reason(f"query {what}")
+        message = str(exc)
+        if isinstance(exc, duckdb.OutOfMemoryException) or _OUT_OF_MEMORY in message:
+            budget = describe_memory_limit(self.settings.memory_limit_bytes)
+            return QueryMemoryError(
+                f"query exceeded its memory budget of {budget} "
+                f"(DuckDB: {message.splitlines()[0]}). Narrow it: filter on partition, "
+                '"offset", timestamp or key so fewer segments are read, aggregate instead of '
+                "returning raw rows, or group by fewer distinct values."
+            )
+        return QueryError(message)
 
     def cancel(self) -> None:
         """Interrupts the running query (from any thread); it raises QueryCancelledError."""
@@ -155,3 +203,45 @@ class DuckDBSession:
     def _interrupt(self, reason: type[QueryError]) -> None:
         self._why_interrupted = self._why_interrupted or reason
         self._con.interrupt()
+
+
+class ResultStream:
+    """The batches of one running query; ``next_batch`` blocks, so call it off the event loop."""
+
+    def __init__(
+        self, session: DuckDBSession, reader: pa.RecordBatchReader | None, timer: threading.Timer
+    ) -> None:
+        self._session = session
+        self._reader = reader
+        self._timer = timer
+        self.schema = reader.schema if reader is not None else pa.schema([])
+
+    def __enter__(self) -> ResultStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def next_batch(self) -> pa.RecordBatch | None:
+        """The next batch, or None at the end.
+
+        Raises:
+            QueryError: as :meth:`DuckDBSession.execute`; DuckDB's Arrow reader raises its
+                errors (an interrupt too) as Arrow/OS errors, mapped here the same way.
+        """
+        if self._reader is None:
+            return None
+        if self._session._why_interrupted is not None:
+            # An interrupt that arrived between two reads is not always seen by the next one.
+            raise self._session._error(RuntimeError("interrupted"))
+        try:
+            return self._reader.read_next_batch()
+        except StopIteration:
+            return None
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise self._session._error(exc) from exc
+
+    def close(self) -> None:
+        self._timer.cancel()
+        if self._reader is not None:
+            self._reader.close()
