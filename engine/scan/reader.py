@@ -33,6 +33,7 @@ from streamhouse.broker.storage import ObjectNotFoundError
 
 from .filters import filter_rows
 from .plan import PartitionSnapshot, Piece, plan_partition
+from .remote import snapshot_remote
 from .spec import ScanSpec
 
 log = logging.getLogger("streamhouse.engine")
@@ -71,7 +72,8 @@ async def open_scan(
     """Snapshots the topic's partitions and plans which segments to read.
 
     Args:
-        manager: the running log manager leading the partitions (it claims free ones).
+        manager: the running log manager; partitions it does not lead are read from their
+            leaders (``remote.py``), and a query never claims one.
         spec: the pushed-down bounds.
         max_in_flight: pieces fetched and decoded concurrently (bounds memory).
         keys_pick_partitions: with ``spec.keys``, read only the partitions Kafka's default
@@ -80,7 +82,7 @@ async def open_scan(
 
     Raises:
         UnknownTopicError: no such topic.
-        NotLeaderError: another agent leads a wanted partition.
+        RemotePartitionError: the leader of a wanted partition could not be read.
     """
     topic = await manager.metadata.get_topic(spec.topic)
     wanted = range(topic.partitions)
@@ -89,19 +91,20 @@ async def open_scan(
     if keys_pick_partitions and spec.keys is not None:
         by_key = {partition_for_key(k, topic.partitions) for k in spec.keys}
         wanted = [p for p in wanted if p in by_key]
-    plogs: list[PartitionLog] = []
-    for p in wanted:
-        plog = manager.local_partition(spec.topic, p)
-        plogs.append(plog or await manager.partition(spec.topic, p))
-    # One instant for every partition: no await from here until the snapshots are taken.
-    snaps = [_snapshot(plog) for plog in plogs]
+    plogs = {p: plog for p in wanted if (plog := manager.local_partition(spec.topic, p))}
+    # One instant for every local partition: no await from here until their snapshots are
+    # taken. Partitions led elsewhere are snapshotted right after, from their leaders.
+    snaps = [_snapshot(plog) for plog in plogs.values()]
+    remote = await snapshot_remote(manager, spec.topic, [p for p in wanted if p not in plogs])
+    snaps = sorted([*snaps, *remote.snapshots], key=lambda snap: snap.partition)
     stats = ScanStats()
     pieces: list[Piece] = []
     for snap in snaps:
         planned, skipped = plan_partition(spec, snap)
         pieces.extend(planned)
         stats.segments_skipped += skipped
-    return TopicScan(manager, spec, pieces, {p.partition: p for p in plogs}, stats, max_in_flight)
+    tails = {**plogs, **remote.tails}
+    return TopicScan(manager, spec, pieces, tails, stats, max_in_flight)
 
 
 def _snapshot(plog: PartitionLog) -> PartitionSnapshot:
