@@ -21,6 +21,7 @@ from sqlglot.parsers.duckdb import DuckDBParser
 from sqlglot.tokens import TokenType
 from sqlglot.trie import new_trie
 from streamhouse.sql import nodes
+from streamhouse.sql.json_arrows import restore_json_arrows
 
 SHOW_KINDS = ("TOPICS", "STREAMS", "TABLES", "QUERIES")
 SOURCE_KINDS = ("STREAM", "TABLE")
@@ -50,6 +51,10 @@ class StreamHouseParser(DuckDBParser):
     }
 
     FUNCTIONS = {**DuckDBParser.FUNCTIONS, "EXTRACTJSONFIELD": _extract_json_field}
+
+    def parse(self, raw_tokens, sql):
+        trees = super().parse(raw_tokens, sql)
+        return [restore_json_arrows(tree, self.dialect.to_json_path) for tree in trees]
 
     def _at_as_of(self) -> bool:
         return (
