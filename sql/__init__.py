@@ -5,13 +5,14 @@ The pipeline is parse (`statements.parse_statement`) -> analyse against the cata
 the relations the engine registers (`transpile.to_duckdb`). Every user error is a `SqlError`.
 """
 
-from streamhouse.sql.analysis import Analysis, ScanSpec, analyze
+from streamhouse.sql.analysis import Analysis, Relation, ScanSpec, analyze
 from streamhouse.sql.errors import SqlError
 from streamhouse.sql.statements import parse_script, parse_statement
 from streamhouse.sql.transpile import to_duckdb
 
 __all__ = [
     "Analysis",
+    "Relation",
     "ScanSpec",
     "SqlError",
     "analyze",

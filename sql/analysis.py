@@ -9,17 +9,32 @@ column names where that is unambiguous, and turns WHERE predicates and AS OF cla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
 from streamhouse.sql.errors import SqlError, did_you_mean
 from streamhouse.sql.guard import check_query
-from streamhouse.sql.pushdown import Bounds, extract, to_epoch_ms
+from streamhouse.sql.pushdown import Bounds, extract, record_fields, to_epoch_ms
 from streamhouse.sql.statements import QueryStatement, table_name, table_references
 
-# name -> the columns of that topic/stream/table (names, or objects with a `.name`), or None.
-Catalog = Callable[[str], Sequence | None]
+
+@dataclass(frozen=True)
+class Relation:
+    """What the catalog says of one name: its columns, and which of them are record fields.
+
+    `fields` maps lower-cased column names to the log record field each one is (`partition`,
+    `offset`, `timestamp`, `key`), so predicates on them prune the scan. A declared stream maps
+    ROWTIME/ROWPARTITION/ROWOFFSET and its key column; a topic its own record columns.
+    """
+
+    columns: tuple[str, ...]
+    fields: Mapping[str, str]
+
+
+# name -> a Relation, or just the columns of a topic (names, or objects with a `.name`), or
+# None when there is no such topic/stream/table.
+Catalog = Callable[[str], "Relation | Sequence | None"]
 
 
 @dataclass(frozen=True)
@@ -91,13 +106,21 @@ def _column_matcher(table: exp.Table, select: exp.Select, columns: list[str]):
     return is_column
 
 
-def _bounds(table: exp.Table, columns: list[str]) -> Bounds:
+def _relation(found: Relation | Sequence) -> Relation:
+    if isinstance(found, Relation):
+        return found
+    columns = tuple(_column_names(found))
+    return Relation(columns, record_fields(columns))
+
+
+def _bounds(table: exp.Table, relation: Relation) -> Bounds:
     """Pushdown from the WHERE of the SELECT whose FROM/JOIN holds `table`."""
     select = _owning_select(table)
     if select is None:
         return Bounds()
     where = select.args.get("where")
-    return extract(where.this if where else None, _column_matcher(table, select, columns))
+    is_column = _column_matcher(table, select, list(relation.columns))
+    return extract(where.this if where else None, is_column, relation.fields)
 
 
 def _as_of_ms(statement: QueryStatement, ref: int) -> tuple[int | None, int | None]:
@@ -152,8 +175,9 @@ def analyze(statement: QueryStatement, catalog: Catalog, names: Iterable[str] = 
         found = catalog(name)
         if found is None:
             raise SqlError(f"Unknown topic, stream or table {name!r}." + did_you_mean(name, names))
-        columns[ref] = _column_names(found)
-        bounds = _bounds(table, columns[ref])
+        relation = _relation(found)
+        columns[ref] = list(relation.columns)
+        bounds = _bounds(table, relation)
         as_of_ms, as_of_offset = _as_of_ms(statement, ref)
         scans.append(
             ScanSpec(

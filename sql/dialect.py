@@ -161,6 +161,11 @@ class StreamHouseParser(DuckDBParser):
             return self._parse_drop()
         exists = self._match_text_seq("IF", "EXISTS")
         name = self._parse_table_parts()
+        if self._match_text_seq("DELETE", "TOPIC"):
+            self.raise_error(
+                f"DROP {kind} ... DELETE TOPIC is not supported: drop the {kind.lower()}, "
+                "then delete its topic (streamctl topics delete)"
+            )
         return self.expression(nodes.DropSource(this=name, kind=kind, exists=exists))
 
 
@@ -214,6 +219,8 @@ class StreamHouse(DuckDB):
     """Registered with sqlglot as `streamhouse`: `sqlglot.parse_one(sql, read="streamhouse")`."""
 
     class Tokenizer(DuckDB.Tokenizer):
+        # ksqlDB quotes identifiers with backticks; DuckDB with double quotes. Both work.
+        IDENTIFIERS = ['"', "`"]
         KEYWORDS = {**DuckDB.Tokenizer.KEYWORDS, "EXPLAIN": TokenType.DESCRIBE}
 
     Parser = StreamHouseParser

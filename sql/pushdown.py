@@ -1,5 +1,6 @@
 """Which records a WHERE clause can possibly keep, per table reference, from its predicates on
-the record columns `partition`, `offset`, `timestamp` and `key`.
+the record columns `partition`, `offset`, `timestamp` and `key` -- or the columns a declared
+stream maps to them (ROWPARTITION, ROWOFFSET, ROWTIME, its KEY column; see `extract`).
 
 Pushdown only prunes: the engine reads fewer partitions/segments, and DuckDB re-applies the
 whole WHERE, so results stay exact. Hence only conjuncts ANDed at the top level are used (an OR
@@ -14,10 +15,14 @@ runs DuckDB with TimeZone=UTC so that its own comparison agrees).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlglot import exp
+
+# The log's own record fields a scan can prune by.
+RECORD_FIELDS = ("partition", "offset", "timestamp", "key")
 
 TIME_TYPES = {
     exp.DType.TIMESTAMP,
@@ -170,11 +175,11 @@ def _apply(bounds: Bounds, op: type, column: str, operand: exp.Expr) -> Bounds:
     return bounds
 
 
-def _apply_in(bounds: Bounds, term: exp.In, is_column) -> Bounds:
+def _apply_in(bounds: Bounds, term: exp.In, is_column, fields: Mapping[str, str]) -> Bounds:
     column = term.this.unnest()
     if not is_column(column) or term.args.get("query") or not term.expressions:
         return bounds
-    name = column.name.lower()
+    name = fields.get(column.name.lower())
     if name == "partition":
         values = [_int(e) for e in term.expressions]
         if None not in values:
@@ -186,17 +191,30 @@ def _apply_in(bounds: Bounds, term: exp.In, is_column) -> Bounds:
     return bounds
 
 
-def extract(where: exp.Expr | None, is_column) -> Bounds:
+def record_fields(columns: Iterable[str]) -> dict[str, str]:
+    """The identity mapping for a topic's own record columns among `columns`."""
+    lowered = (c.lower() for c in columns)
+    return {c: c for c in lowered if c in RECORD_FIELDS}
+
+
+def extract(where: exp.Expr | None, is_column, fields: Mapping[str, str] | None = None) -> Bounds:
     """Bounds implied by the top-level conjuncts of `where`.
 
     `is_column(node)` says whether a node is a Column of the table reference being scanned
-    (the caller knows the aliases and whether unqualified columns are unambiguous).
+    (the caller knows the aliases and whether unqualified columns are unambiguous). `fields`
+    maps lower-cased column names to the record field they are (one of RECORD_FIELDS): a
+    declared stream's ROWTIME is the record timestamp, its KEY column the record key. Columns
+    not in it are never pushed down; None means a topic's own record columns.
     """
+    if fields is None:
+        fields = {f: f for f in RECORD_FIELDS}
     bounds = Bounds()
     for term in conjuncts(where):
         if isinstance(term, exp.In):
-            bounds = _apply_in(bounds, term, is_column)
+            bounds = _apply_in(bounds, term, is_column, fields)
             continue
         for op, column, operand in _comparisons(term, is_column):
-            bounds = _apply(bounds, op, column, operand)
+            field = fields.get(column)
+            if field is not None:
+                bounds = _apply(bounds, op, field, operand)
     return bounds

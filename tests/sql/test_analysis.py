@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from streamhouse.sql.analysis import ScanSpec, analyze
+from streamhouse.sql.analysis import Relation, ScanSpec, analyze
 from streamhouse.sql.errors import SqlError
 from streamhouse.sql.statements import parse_statement
 
@@ -207,3 +207,46 @@ def test_reading_a_file_by_its_name_is_an_unknown_table() -> None:
 
 def test_value_generating_table_functions_are_allowed() -> None:
     assert scans("SELECT * FROM range(3)") == ()
+
+
+# A declared stream: typed columns, pseudo columns mapped to the record fields, and a value
+# column named like a record column (`offset`) that must never prune the scan.
+STREAM = Relation(
+    ("id", "amount", "offset", "ROWTIME", "ROWPARTITION", "ROWOFFSET"),
+    {"rowtime": "timestamp", "rowpartition": "partition", "rowoffset": "offset", "id": "key"},
+)
+TIMED = Relation(("id", "ts", "ROWTIME", "ROWOFFSET"), {"rowoffset": "offset"})
+
+
+def declared_scan(sql: str, relation: Relation = STREAM) -> ScanSpec:
+    catalog = {"s": relation}
+    (only,) = analyze(parse_statement(sql), catalog.get, catalog).scans
+    return only
+
+
+def test_pseudo_columns_and_the_key_column_push_into_the_scan() -> None:
+    spec = declared_scan(
+        "SELECT * FROM s WHERE ROWTIME >= '2026-01-01' AND rowpartition IN (0, 2) "
+        "AND ROWOFFSET < 10 AND ID = 'c1'"
+    )
+    assert (spec.time_min_ms, spec.time_max_ms) == (JAN_1, None)
+    assert spec.partitions == {0, 2}
+    assert (spec.offset_min, spec.offset_max) == (None, 10)
+    assert spec.keys == {b"c1"}
+    assert declared_scan("SELECT * FROM s x WHERE x.id IN ('a', 'b')").keys == {b"a", b"b"}
+
+
+def test_declared_value_columns_never_push_down_even_when_named_like_record_fields() -> None:
+    spec = declared_scan('SELECT * FROM s WHERE "offset" = 3 AND amount > 1')
+    assert spec == ScanSpec(ref=0, table="s", alias="s")
+
+
+def test_rowtime_from_a_value_column_is_not_the_record_timestamp() -> None:
+    spec = declared_scan("SELECT * FROM s WHERE ROWTIME > '2026-01-01' AND ROWOFFSET >= 4", TIMED)
+    assert (spec.time_min_ms, spec.time_max_ms) == (None, None)
+    assert spec.offset_min == 4
+
+
+def test_unknown_declared_column_suggests_close_names() -> None:
+    with pytest.raises(SqlError, match=r"Unknown column 'amont'.*'amount'"):
+        declared_scan("SELECT amont FROM s")

@@ -80,6 +80,21 @@ def test_drop() -> None:
     assert parse_statement("DROP TABLE IF EXISTS t;") == DropStatement("table", "t", True)
 
 
+def test_drop_delete_topic_is_refused_with_what_to_do_instead() -> None:
+    with pytest.raises(SqlError, match="DELETE TOPIC is not supported") as raised:
+        parse_statement("DROP STREAM s DELETE TOPIC")
+    assert raised.value.line == 1
+
+
+def test_backticks_quote_identifiers_as_in_ksqldb() -> None:
+    statement = parse_statement(
+        "CREATE STREAM `My Stream` (`Id` STRING KEY, s STRUCT<`Inner` INT>) WITH (kafka_topic='t')"
+    )
+    assert statement.name == "My Stream"
+    assert [c.name for c in statement.columns] == ["Id", "s"]
+    assert statement.columns[1].type == 'STRUCT("Inner" INT)'
+
+
 def test_query_records_as_of_per_table_reference() -> None:
     statement = parse_statement(
         "SELECT * FROM a AS OF TIMESTAMP '2026-01-01T00:00:00Z' JOIN b ON a.k = b.k "
