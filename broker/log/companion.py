@@ -21,18 +21,23 @@ import asyncio
 import collections
 import contextlib
 import io
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prometheus_client import Counter
 from streamhouse.broker.metadata import SegmentRecord
 from streamhouse.broker.records import ARROW_SCHEMA, batches_to_arrow
 from streamhouse.broker.storage import ObjectStore
+
+from .keyfilter import HASH_NAME, KeyFilter
 
 log = logging.getLogger("streamhouse.log")
 
@@ -42,6 +47,11 @@ COMPRESSION = "zstd"
 #: Companions queued per partition; past this the oldest is dropped (its scans decode the segment).
 MAX_PENDING = 4
 _STAT_COLUMNS = ["offset", "timestamp"]
+#: Footer key of the summary (key filters per row group) the scan planner prunes by.
+SUMMARY_KEY = b"streamhouse.summary"
+SUMMARY_VERSION = 1
+#: Column chunks closer than this are fetched as one range.
+_MERGE_GAP = 64 * 1024
 
 COMPANION_WRITES = Counter(
     "streamhouse_segment_companion_writes_total",
@@ -72,8 +82,20 @@ def companion_key(segment_key: str) -> str:
 
 
 def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
-    """The Parquet bytes of a segment's batches (``ARROW_SCHEMA``, schema kept in the footer)."""
+    """The Parquet bytes of a segment's batches (``ARROW_SCHEMA``, schema kept in the footer),
+    with the key filter of each row group in the footer's ``streamhouse.summary``."""
     table = pa.Table.from_batches([batches_to_arrow(batches, partition)], schema=ARROW_SCHEMA)
+    summary = {
+        "version": SUMMARY_VERSION,
+        "key_hash": HASH_NAME,
+        "row_groups": [
+            {"rows": len(part), **KeyFilter.build(part.column("key")).encode()}
+            for part in (
+                table.slice(at, ROW_GROUP_ROWS) for at in range(0, table.num_rows, ROW_GROUP_ROWS)
+            )
+        ],
+    }
+    table = table.replace_schema_metadata({SUMMARY_KEY: json.dumps(summary).encode()})
     out = io.BytesIO()
     pq.write_table(
         table,
@@ -83,6 +105,205 @@ def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
         write_statistics=_STAT_COLUMNS,
     )
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RowGroupSummary:
+    """What one row group holds; a bound is None when its statistics are missing."""
+
+    offset_min: int | None
+    offset_max: int | None
+    time_min: int | None  # the true smallest record timestamp, not a batch's first one
+    time_max: int | None
+    keys: KeyFilter | None  # None: no usable filter, every key may be present
+
+    def may_match(
+        self,
+        start: int,
+        end: int,
+        time_min_ms: int | None,
+        time_max_ms: int | None,
+        key_hashes: np.ndarray | None,
+    ) -> bool:
+        if self.offset_max is not None and self.offset_max < start:
+            return False
+        if self.offset_min is not None and self.offset_min >= end:
+            return False
+        if time_min_ms is not None and self.time_max is not None and self.time_max < time_min_ms:
+            return False
+        if time_max_ms is not None and self.time_min is not None and self.time_min >= time_max_ms:
+            return False
+        if key_hashes is not None and self.keys is not None:
+            return self.keys.may_contain_any(key_hashes)
+        return True
+
+
+@dataclass(frozen=True)
+class CompanionFooter:
+    """A companion's Parquet footer and the summaries the scan planner prunes by.
+
+    Attributes:
+        metadata: the Parquet footer, so the file can be read again without fetching it.
+        row_groups: one summary per row group, in file order.
+        nbytes: an estimate of the memory this footer holds (for caches).
+    """
+
+    metadata: pq.FileMetaData
+    row_groups: tuple[RowGroupSummary, ...]
+    nbytes: int
+
+    def wanted(
+        self,
+        start: int,
+        end: int,
+        time_min_ms: int | None = None,
+        time_max_ms: int | None = None,
+        key_hashes: np.ndarray | None = None,
+    ) -> list[int]:
+        """The row groups that may hold offsets ``[start, end)`` within the bounds.
+
+        ``key_hashes`` (from :func:`hash_keys`) keeps only groups whose filter may hold one of
+        those keys; an empty array matches nothing (a key set of only nulls).
+        """
+        return [
+            i
+            for i, group in enumerate(self.row_groups)
+            if group.may_match(start, end, time_min_ms, time_max_ms, key_hashes)
+        ]
+
+    def byte_ranges(self, groups: Sequence[int], columns: Sequence[str]) -> list[tuple[int, int]]:
+        """The file ranges ``[start, end)`` of those groups' column chunks, merged when adjacent."""
+        wanted = set(columns)
+        spans = []
+        for g in groups:
+            group = self.metadata.row_group(g)
+            for c in range(group.num_columns):  # leaf columns: a nested field has several
+                chunk = group.column(c)
+                if chunk.path_in_schema.split(".", 1)[0] not in wanted:
+                    continue
+                first = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    first = min(first, chunk.dictionary_page_offset)
+                spans.append((first, first + chunk.total_compressed_size))
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(spans):
+            if merged and lo <= merged[-1][1] + _MERGE_GAP:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return merged
+
+
+def footer_length(tail: bytes) -> int:
+    """The length of the Parquet footer that ``tail`` (the file's last bytes) ends with.
+
+    Raises:
+        ValueError: ``tail`` does not end like a Parquet file.
+    """
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        raise ValueError("not a Parquet file (no trailing magic)")
+    length = int.from_bytes(tail[-8:-4], "little", signed=True)
+    if length <= 0:
+        raise ValueError(f"Parquet footer length {length} is invalid")
+    return length
+
+
+def parse_footer(tail: bytes) -> CompanionFooter:
+    """The footer of a companion from its last ``footer_length(tail) + 8`` bytes or more.
+
+    Raises:
+        ValueError: the bytes are not a whole companion footer.
+    """
+    length = footer_length(tail)
+    if length + 8 > len(tail):
+        raise ValueError(f"footer of {length} bytes, only {len(tail) - 8} given")
+    footer = tail[len(tail) - length - 8 :]
+    try:
+        metadata = pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"unreadable Parquet footer: {exc}") from exc
+    names = metadata.schema.to_arrow_schema().names
+    if "offset" not in names or "timestamp" not in names:
+        raise ValueError("not a companion (no offset/timestamp column)")
+    filters = _key_filters(metadata)
+    off_col, ts_col = names.index("offset"), names.index("timestamp")
+    groups = []
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        off_min, off_max = _min_max(group.column(off_col).statistics)
+        ts_min, ts_max = _min_max(group.column(ts_col).statistics)
+        keys = filters[i] if filters is not None else None
+        groups.append(RowGroupSummary(off_min, off_max, ts_min, ts_max, keys))
+    nbytes = 2 * length + sum(g.keys.nbytes for g in groups if g.keys is not None)
+    return CompanionFooter(metadata, tuple(groups), nbytes)
+
+
+def _min_max(stats: pq.Statistics | None) -> tuple[int | None, int | None]:
+    if stats is None or not stats.has_min_max:
+        return None, None
+    return int(stats.min_raw), int(stats.max_raw)
+
+
+def _key_filters(metadata: pq.FileMetaData) -> list[KeyFilter] | None:
+    """The row groups' key filters; None (no key pruning) when absent, foreign or inconsistent."""
+    raw = (metadata.metadata or {}).get(SUMMARY_KEY)
+    if raw is None:
+        return None
+    try:
+        summary = json.loads(raw)
+        if summary.get("version") != SUMMARY_VERSION or summary.get("key_hash") != HASH_NAME:
+            return None
+        stored = summary["row_groups"]
+        if len(stored) != metadata.num_row_groups:
+            return None
+        filters = []
+        for i, entry in enumerate(stored):
+            if int(entry["rows"]) != metadata.row_group(i).num_rows:
+                return None
+            filters.append(KeyFilter.decode(entry))
+        return filters
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("companion key filters unreadable; keys are not pruned", exc_info=True)
+        return None
+
+
+def read_row_groups(
+    source: object,
+    footer: CompanionFooter,
+    groups: Sequence[int],
+    columns: Sequence[str] | None = None,
+) -> pa.RecordBatch:
+    """Those row groups' rows from a file-like ``source`` (only their column chunks are read).
+
+    Columns left out of ``columns`` come back as nulls, so the batch keeps ``ARROW_SCHEMA``.
+    """
+    if not groups:
+        return _empty()
+    wanted = list(ARROW_SCHEMA.names if columns is None else columns)
+    pf = pq.ParquetFile(source, metadata=footer.metadata)
+    table = pf.read_row_groups(list(groups), columns=wanted)
+    return _to_scan_schema(table)
+
+
+def _to_scan_schema(table: pa.Table) -> pa.RecordBatch:
+    n = table.num_rows
+    columns = []
+    for field in ARROW_SCHEMA:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type).combine_chunks())
+        else:
+            columns.append(_nulls(n, field))
+    return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
+
+
+def _nulls(n: int, field: pa.Field) -> pa.Array:
+    """A column that was not read; a non-nullable one gets empty values instead of nulls."""
+    if field.nullable:
+        return pa.nulls(n, field.type)
+    if pa.types.is_list(field.type):
+        offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
+        return pa.ListArray.from_arrays(offsets, pa.array([], field.type.value_type))
+    return pa.array(np.zeros(n, dtype=np.int64)).cast(field.type)
 
 
 def read_companion(
@@ -97,26 +318,9 @@ def read_companion(
     Pruning is by row group statistics only; the caller filters the rows exactly. A row group
     without statistics is always read.
     """
-    pf = pq.ParquetFile(pa.BufferReader(data))
-    meta = pf.metadata
-    names = pf.schema_arrow.names
-    off_col, ts_col = names.index("offset"), names.index("timestamp")
-    wanted = []
-    for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        off, ts = group.column(off_col).statistics, group.column(ts_col).statistics
-        if off is not None and off.has_min_max and (off.max_raw < start or off.min_raw >= end):
-            continue
-        if ts is not None and ts.has_min_max:
-            if time_min_ms is not None and ts.max_raw < time_min_ms:
-                continue
-            if time_max_ms is not None and ts.min_raw >= time_max_ms:
-                continue
-        wanted.append(i)
-    if not wanted:
-        return _empty()
-    batches = pf.read_row_groups(wanted).cast(ARROW_SCHEMA).to_batches()
-    return pa.concat_batches(batches) if batches else _empty()
+    footer = parse_footer(data)
+    groups = footer.wanted(start, end, time_min_ms, time_max_ms)
+    return read_row_groups(pa.BufferReader(data), footer, groups)
 
 
 def _empty() -> pa.RecordBatch:

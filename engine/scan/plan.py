@@ -1,4 +1,4 @@
-"""Which segments a scan reads: chosen from metadata alone, before any byte is fetched.
+"""Which segments a scan reads: chosen from metadata alone, before any record is fetched.
 
 A partition is planned from one snapshot of its log: the committed segments (the partition
 index: offset range, timestamps), the committed offset and the high watermark. Committed
@@ -6,10 +6,12 @@ segments become one piece each; what memory holds past the committed offset beco
 piece. A piece is skipped when its offsets miss the wanted range, or when its largest timestamp
 is before ``time_min_ms``.
 
-The upper time bound does not prune segments: a segment's ``min_timestamp`` is the smallest
-*first* timestamp of its batches, and a record later in a batch may be older than that (Kafka
-allows negative timestamp deltas), so a segment starting after ``time_max_ms`` may still hold a
-matching record. The rows are filtered exactly after decoding either way.
+The segment index cannot prune by the upper time bound: its ``min_timestamp`` is the smallest
+*first* timestamp of the segment's batches, and a record later in a batch may be older than that
+(Kafka allows negative timestamp deltas). Nor does it know the keys. Both come from the segment's
+companion summary (:func:`summary_admits`): the true min/max timestamp and a key filter per row
+group. A segment without a summary is always read. Rows are filtered exactly after decoding
+either way, so pruning only ever saves work.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from streamhouse.broker.log.companion import CompanionFooter
 from streamhouse.broker.metadata import SegmentRecord
 
 from .spec import ScanSpec
@@ -69,3 +73,14 @@ def plan_partition(spec: ScanSpec, snap: PartitionSnapshot) -> tuple[list[Piece]
 
 def _committed(segments: Sequence[SegmentRecord], committed: int) -> list[SegmentRecord]:
     return [s for s in segments if s.base_offset < committed]
+
+
+def summary_admits(
+    footer: CompanionFooter, piece: Piece, spec: ScanSpec, key_hashes: np.ndarray | None
+) -> list[int]:
+    """The companion row groups of ``piece`` that may hold matching rows (empty: skip it).
+
+    Uses the true timestamps of each row group for both time bounds and its key filter for
+    ``spec.keys`` (``key_hashes`` are those keys hashed with ``keyfilter.hash_keys``).
+    """
+    return footer.wanted(piece.start, piece.end, spec.time_min_ms, spec.time_max_ms, key_hashes)

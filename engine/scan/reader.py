@@ -2,12 +2,15 @@
 
 ``open_scan`` snapshots every chosen partition at one instant (no await between the reads), so
 the scan sees the log up to the high watermarks at its start and nothing appended later. The
-pieces (``plan.py``) are then loaded a bounded number at a time, in order: a committed segment
-from its columnar companion when one was written (one GET, row groups pruned by their offset
-and time statistics), else through its own ranged reader over the agent's segment cache (object
-store behind it); the in-memory tail through ``PartitionLog.read``. Each piece's batches are
-pruned by their headers, decoded by the compiled codec (``batches_to_arrow``) in a worker
-thread and filtered exactly (``filters.py``). At most ``max_in_flight`` pieces are held decoded
+pieces (``plan.py``) are then loaded a bounded number at a time, in order. A committed segment
+is read from its columnar companion when one was written: its footer (kept in memory,
+``companions.py``) says which row groups may match - offsets, true timestamps, key filter - and
+only those row groups' column chunks are fetched by range; a segment none of whose row groups
+match is skipped. Without a companion, the segment is read through its own ranged reader over
+the agent's segment cache (object store behind it); the in-memory tail through
+``PartitionLog.read``. Those batches are pruned by their headers and decoded by the compiled
+codec (``batches_to_arrow``) in a worker thread. Rows are then filtered exactly
+(``filters.py``). At most ``max_in_flight`` pieces are held decoded
 at once; the topic is never materialised whole.
 
 The log lives on the asyncio loop, while DuckDB pulls a ``pyarrow.RecordBatchReader`` from its
@@ -23,16 +26,17 @@ import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 from streamhouse.broker.log import LogManager, PartitionLog
-from streamhouse.broker.log.companion import companion_key, read_companion
+from streamhouse.broker.log.keyfilter import hash_keys
 from streamhouse.broker.records import ARROW_SCHEMA, batches_to_arrow, parse_header
 from streamhouse.broker.records.partitioner import partition_for_key
 from streamhouse.broker.segments import SegmentReader
-from streamhouse.broker.storage import ObjectNotFoundError
 
+from .companions import footers_of, read_companion_rows
 from .filters import filter_rows
-from .plan import PartitionSnapshot, Piece, plan_partition
+from .plan import PartitionSnapshot, Piece, plan_partition, summary_admits
 from .remote import snapshot_remote
 from .spec import ScanSpec
 
@@ -41,6 +45,8 @@ log = logging.getLogger("streamhouse.engine")
 SCAN_SCHEMA = ARROW_SCHEMA
 READ_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_IN_FLIGHT = 4
+#: Columns every companion read includes: small, and the exact filters need them.
+_ALWAYS_READ = ("partition", "offset", "timestamp")
 
 
 @dataclass
@@ -67,7 +73,9 @@ async def open_scan(
     spec: ScanSpec,
     *,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_bytes_in_flight: int | None = None,
     keys_pick_partitions: bool = False,
+    columns: frozenset[str] | None = None,
 ) -> TopicScan:
     """Snapshots the topic's partitions and plans which segments to read.
 
@@ -76,9 +84,14 @@ async def open_scan(
             leaders (``remote.py``), and a query never claims one.
         spec: the pushed-down bounds.
         max_in_flight: pieces fetched and decoded concurrently (bounds memory).
+        max_bytes_in_flight: also bounds the decoded bytes held ahead of the consumer (a
+            piece not decoded yet counts as the largest seen); one piece is always allowed.
         keys_pick_partitions: with ``spec.keys``, read only the partitions Kafka's default
             partitioner sends those keys to. Only correct when every producer of the topic used
             that partitioner, so it is off unless the caller knows.
+        columns: the scan columns the query uses (None: all). Companions are read for these
+            only (plus partition/offset/timestamp); the others come back as nulls, so a caller
+            must name every column it reads.
 
     Raises:
         UnknownTopicError: no such topic.
@@ -99,12 +112,27 @@ async def open_scan(
     snaps = sorted([*snaps, *remote.snapshots], key=lambda snap: snap.partition)
     stats = ScanStats()
     pieces: list[Piece] = []
+    footers = footers_of(manager.cache)
+    key_hashes = _key_hashes(spec)
     for snap in snaps:
         planned, skipped = plan_partition(spec, snap)
-        pieces.extend(planned)
         stats.segments_skipped += skipped
+        for piece in planned:
+            footer = footers.cached(piece.segment.object_key) if piece.segment else None
+            if footer is not None and not summary_admits(footer, piece, spec, key_hashes):
+                stats.segments_skipped += 1  # its summary is in memory already: no read
+            else:
+                pieces.append(piece)
     tails = {**plogs, **remote.tails}
-    return TopicScan(manager, spec, pieces, tails, stats, max_in_flight)
+    return TopicScan(
+        manager, spec, pieces, tails, stats, max_in_flight, max_bytes_in_flight, columns
+    )
+
+
+def _key_hashes(spec: ScanSpec) -> np.ndarray | None:
+    if spec.keys is None:
+        return None
+    return hash_keys(pa.array(sorted(spec.keys), pa.binary()))
 
 
 def _snapshot(plog: PartitionLog) -> PartitionSnapshot:
@@ -128,11 +156,18 @@ class TopicScan:
         plogs: dict[int, PartitionLog],
         stats: ScanStats,
         max_in_flight: int,
+        max_bytes_in_flight: int | None = None,
+        columns: frozenset[str] | None = None,
     ) -> None:
         self._manager = manager
         self._spec = spec
         self._plogs = plogs
+        self._key_hashes = _key_hashes(spec)
+        self._footers = footers_of(manager.cache)
+        self._companion_columns = _companion_columns(spec, columns)
         self._max_in_flight = max(1, max_in_flight)
+        self._max_bytes_in_flight = max_bytes_in_flight
+        self._largest_piece_bytes = 0
         self._loop = asyncio.get_running_loop()
         self._started = False
         self.pieces: tuple[Piece, ...] = tuple(pieces)
@@ -148,8 +183,9 @@ class TopicScan:
         try:
             for piece in self.pieces:
                 pending.append(asyncio.ensure_future(self._load(piece)))
-                if len(pending) >= self._max_in_flight:
+                while len(pending) >= self._max_in_flight or self._over_byte_budget(pending):
                     batch = await pending.popleft()
+                    self._largest_piece_bytes = max(self._largest_piece_bytes, batch.nbytes)
                     if batch.num_rows:
                         yield batch
             while pending:
@@ -160,6 +196,19 @@ class TopicScan:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _over_byte_budget(self, pending: collections.deque[asyncio.Future]) -> bool:
+        if self._max_bytes_in_flight is None or not pending:
+            return False
+        held = 0
+        for loading in pending:
+            if loading.done() and not loading.cancelled() and loading.exception() is None:
+                nbytes = loading.result().nbytes
+                self._largest_piece_bytes = max(self._largest_piece_bytes, nbytes)
+                held += nbytes
+            else:
+                held += self._largest_piece_bytes
+        return held > self._max_bytes_in_flight
 
     def reader(self) -> pa.RecordBatchReader:
         """A RecordBatchReader over :meth:`batches`, for DuckDB; consume it off the loop thread."""
@@ -191,7 +240,9 @@ class TopicScan:
         if piece.segment is not None:
             decoded = await self._read_companion(piece)
             if decoded is not None:
-                batch = filter_rows(decoded, piece.start, piece.end, self._spec)
+                batch = await asyncio.to_thread(
+                    filter_rows, decoded, piece.start, piece.end, self._spec
+                )
                 self.stats.rows += batch.num_rows
                 return batch
         if piece.segment is None:
@@ -202,8 +253,13 @@ class TopicScan:
         self.stats._note(piece.partition, sum(len(b) for b in raw))
         if not kept:
             return _empty()
-        decoded = await asyncio.to_thread(batches_to_arrow, kept, piece.partition)
-        batch = filter_rows(decoded, piece.start, piece.end, self._spec)
+        spec = self._spec
+
+        def decode() -> pa.RecordBatch:
+            decoded = batches_to_arrow(kept, piece.partition)
+            return filter_rows(decoded, piece.start, piece.end, spec)
+
+        batch = await asyncio.to_thread(decode)
         self.stats.rows += batch.num_rows
         return batch
 
@@ -216,26 +272,45 @@ class TopicScan:
         return tmin is None or header.max_timestamp >= tmin
 
     async def _read_companion(self, piece: Piece) -> pa.RecordBatch | None:
-        """The piece's candidate rows from the segment's companion; None when there is none."""
+        """The piece's candidate rows from the segment's companion; None when there is none.
+
+        An empty batch when the companion's summary excludes every row group (counted as a
+        skipped segment: only its footer was looked at).
+        """
         record = piece.segment
         assert record is not None
+        footers = self._footers
         try:
-            data = await self._manager.cache.get(companion_key(record.object_key))
-        except ObjectNotFoundError:
-            return None
+            footer = await footers.get(record.object_key)
         except Exception:  # the companion is only a faster copy: fall back to the segment
             log.warning("companion of %s unreadable", record.object_key, exc_info=True)
             return None
-        spec = self._spec
+        if footer is None:
+            return None
+        groups = summary_admits(footer, piece, self._spec, self._key_hashes)
+        if not groups:
+            self.stats.segments_skipped += 1
+            return _empty()
         try:
-            decoded = await asyncio.to_thread(
-                read_companion, data, piece.start, piece.end, spec.time_min_ms, spec.time_max_ms
+            size = footers.size_of(record.object_key)
+            if size is None:  # evicted meanwhile: its size is learnt again with the footer
+                footer = await footers.get(record.object_key)
+                size = footers.size_of(record.object_key)
+                if footer is None or size is None:
+                    return None
+            decoded, nbytes = await read_companion_rows(
+                self._manager.cache,
+                record.object_key,
+                footer,
+                size,
+                groups,
+                self._companion_columns,
             )
         except Exception:
             log.warning("companion of %s undecodable", record.object_key, exc_info=True)
-            self._manager.cache.invalidate(companion_key(record.object_key))
+            footers.forget(record.object_key)
             return None
-        self.stats._note(piece.partition, len(data))
+        self.stats._note(piece.partition, nbytes)
         self.stats.companions_read += 1
         return decoded
 
@@ -276,6 +351,13 @@ class TopicScan:
             out.extend(got)
             offset = parse_header(got[-1]).last_offset + 1
         return out
+
+
+def _companion_columns(spec: ScanSpec, columns: frozenset[str] | None) -> list[str] | None:
+    if columns is None:
+        return None
+    wanted = set(columns) | ({"key"} if spec.keys is not None else set())
+    return [n for n in SCAN_SCHEMA.names if n in _ALWAYS_READ or n in wanted]
 
 
 def _empty() -> pa.RecordBatch:
