@@ -374,19 +374,38 @@ class CompanionWriter:
             record, batches = self._queue.popleft()
             await self._write(record, batches)
 
+    @property
+    def busy(self) -> bool:
+        """Whether companions are queued or being written."""
+        return bool(self._queue) or (self._task is not None and not self._task.done())
+
     async def _write(self, record: SegmentRecord, batches: Sequence[bytes]) -> None:
-        key = companion_key(record.object_key)
-        try:
-            loop = asyncio.get_running_loop()
-            data = await loop.run_in_executor(_POOL, encode_companion, batches, self._partition)
-            await self._store.put(key, data)
-            if not self._is_live(record):  # deleted while we wrote: do not leave it behind
-                await self._store.delete(key)
-                return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            COMPANION_WRITES.labels(outcome="error").inc()
-            log.warning("companion %s not written; scans decode the segment", key, exc_info=True)
-            return
-        COMPANION_WRITES.labels(outcome="written").inc()
+        await write_companion(self._store, record, batches, self._is_live)
+
+
+async def write_companion(
+    store: ObjectStore,
+    record: SegmentRecord,
+    batches: Sequence[bytes],
+    is_live: Callable[[SegmentRecord], bool],
+) -> bool:
+    """Encodes and stores one segment's companion; False when it was not (logged and counted).
+
+    A companion whose segment was deleted meanwhile is removed again, so it cannot outlive it.
+    """
+    key = companion_key(record.object_key)
+    try:
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(_POOL, encode_companion, batches, record.partition)
+        await store.put(key, data)
+        if not is_live(record):  # deleted while we wrote: do not leave it behind
+            await store.delete(key)
+            return False
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        COMPANION_WRITES.labels(outcome="error").inc()
+        log.warning("companion %s not written; scans decode the segment", key, exc_info=True)
+        return False
+    COMPANION_WRITES.labels(outcome="written").inc()
+    return True

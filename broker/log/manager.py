@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from streamhouse.broker import metrics
+from streamhouse.broker.log.backfill import CompanionBackfill
 from streamhouse.broker.log.config import LogConfig
 from streamhouse.broker.log.directory import AgentDirectory
 from streamhouse.broker.log.errors import NotLeaderError
@@ -70,6 +71,8 @@ class LogManager:
         self.directory = AgentDirectory(metadata)
         self._partitions: dict[PartitionKey, PartitionLog] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Missing companions of led partitions' segments, written at low priority.
+        self.backfill = CompanionBackfill(self.led_partitions, store, self.cache)
         self._ctx: PartitionContext | None = None
         self._claim_lock = asyncio.Lock()
         self._group_partitions = config.group_partitions
@@ -152,7 +155,7 @@ class LogManager:
         await self._reclaim_own()
         self._restore(replayed)
         await self._spread(hand_over=False)
-        loops = (self._seal_loop(), self._lease_loop(), self._retention_loop())
+        loops = (self._seal_loop(), self._lease_loop(), self._retention_loop(), self.backfill.run())
         self._tasks = [asyncio.create_task(coro) for coro in loops]
         self.ready = True
 
