@@ -40,6 +40,7 @@ class DuckDBSettings:
     row_limit: int = 10_000
     timeout_s: float = 30.0
     rows_per_batch: int = 2048
+    stream_rows_per_batch: int = 16_384  # fewer, larger batches when nothing is cut off
     scan_share: float = 0.25
 
     @property
@@ -145,7 +146,7 @@ class DuckDBSession:
         limit = self.settings.row_limit
         batches: list[pa.RecordBatch] = []
         rows = 0
-        with self.stream(sql) as result:
+        with self.stream(sql, self.settings.rows_per_batch) as result:
             while rows <= limit and (batch := result.next_batch()) is not None:
                 batches.append(batch)
                 rows += batch.num_rows
@@ -153,12 +154,13 @@ class DuckDBSession:
         elapsed = (time.monotonic() - started) * 1000
         return QueryResult(table.slice(0, limit), rows > limit, elapsed)
 
-    def stream(self, sql: str) -> ResultStream:
+    def stream(self, sql: str, rows_per_batch: int | None = None) -> ResultStream:
         """Starts ``sql`` and returns its result batch by batch, with no row limit.
 
         The timeout covers the whole stream, up to :meth:`ResultStream.close`. Raises like
         :meth:`execute` here (errors before the first row) and from ``next_batch`` (after).
         """
+        rows_per_batch = rows_per_batch or self.settings.stream_rows_per_batch
         timer = threading.Timer(self.settings.timeout_s, self._interrupt, (QueryTimeoutError,))
         timer.daemon = True
         timer.start()
@@ -168,7 +170,7 @@ class DuckDBSession:
             relation = self._con.sql(sql)
             reader = None
             if relation is not None:
-                reader = relation.to_arrow_reader(self.settings.rows_per_batch)
+                reader = relation.to_arrow_reader(rows_per_batch)
         except duckdb.Error as exc:
             timer.cancel()
             raise self._error(exc) from exc

@@ -4,6 +4,11 @@ Conversion is column by column (Arrow compute where it exists); only nested, dec
 columns need Python values. Encodings: timestamps are ISO-8601 strings in UTC (`...Z`), dates
 ISO dates, bytes base64, decimals an int when their scale is 0 and a float otherwise, and
 non-finite floats null (JSON has no NaN).
+
+`json_lines` writes the same encodings as NDJSON for the streaming endpoint, batch-wide: each
+column becomes an Arrow array of JSON texts (numbers cast, strings escaped with Arrow string
+kernels), the columns are joined element-wise, and the lines leave as one buffer; only the
+columns that need Python values above go through Python (`json.dumps` of each value).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -49,16 +55,20 @@ class SqlResult:
     rows: list[list[Any]]
     truncated: bool = False
     elapsed_ms: float = 0.0
+    stats: dict[str, int] | None = None  # what the scans read; None when nothing was scanned
 
     def document(self) -> dict[str, Any]:
-        """The `POST /api/v1/sql` response body (DESIGN.md)."""
-        return {
+        """The `POST /api/v1/sql` response body (DESIGN.md, plus the optional `stats`)."""
+        body = {
             "columns": self.columns,
             "rows": self.rows,
             "row_count": len(self.rows),
             "truncated": self.truncated,
             "elapsed_ms": round(self.elapsed_ms, 3),
         }
+        if self.stats is not None:
+            body["stats"] = self.stats
+        return body
 
 
 def type_name(t: pa.DataType) -> str:
@@ -134,3 +144,62 @@ def from_arrow(table: pa.Table, truncated: bool = False, elapsed_ms: float = 0.0
 def from_rows(columns: list[tuple[str, str]], rows: list[list[Any]]) -> SqlResult:
     """A result the service builds itself (SHOW, DESCRIBE, EXPLAIN)."""
     return SqlResult([{"name": n, "type": t} for n, t in columns], rows)
+
+
+_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
+    (chr(c), json.dumps(chr(c))[1:-1]) for c in range(0x20)
+]
+_CONTROL = "[\\x00-\\x1f]"
+
+
+def _json_strings(column: pa.Array) -> pa.Array:
+    """Strings as JSON string literals (escaped and quoted); null stays null."""
+    escaped = pc.replace_substring(column, "\\", "\\\\")
+    escaped = pc.replace_substring(escaped, '"', '\\"')
+    if pc.any(pc.match_substring_regex(escaped, _CONTROL)).as_py():
+        for raw, text in _JSON_ESCAPES[2:]:
+            escaped = pc.replace_substring(escaped, raw, text)
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def _json_texts(column: pa.Array) -> pa.Array:
+    """One JSON text per value of ``column``, encoded as :func:`from_arrow` encodes it."""
+    t = column.type
+    if pa.types.is_timestamp(t):
+        utc = column.cast(pa.timestamp(t.unit, "UTC")) if t.tz else column
+        texts = _json_strings(pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ"))
+    elif pa.types.is_date(t):
+        texts = _json_strings(column.cast(pa.string()))
+    elif pa.types.is_floating(t):
+        finite = pc.if_else(pc.is_finite(column), column, None)
+        texts = finite.cast(pa.float64()).cast(pa.string())
+    elif pa.types.is_integer(t) or pa.types.is_boolean(t):
+        texts = column.cast(pa.string())
+    elif t in _PRIMITIVE and _PRIMITIVE[t] == "VARCHAR":
+        texts = _json_strings(column.cast(pa.string()))
+    elif pa.types.is_null(t):
+        texts = pa.nulls(len(column), pa.string())
+    else:
+        texts = pa.array([json.dumps(v) for v in _column_values(column)], pa.string())
+    return texts.fill_null("null")
+
+
+def json_lines(batch: pa.RecordBatch) -> bytes:
+    """The rows of ``batch`` as NDJSON: one JSON array per row, each line ending in a newline."""
+    if batch.num_rows == 0:
+        return b""
+    if batch.num_columns == 0:
+        return b"[]\n" * batch.num_rows
+    texts = [_json_texts(c) for c in batch.columns]
+    lines = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*texts, ","), "]\n", "")
+    return _concatenated(lines)
+
+
+def _concatenated(strings: pa.Array) -> bytes:
+    """The values of a string array back to back, straight from its data buffer."""
+    strings = strings.cast(pa.large_string()) if strings.type != pa.large_string() else strings
+    offsets = strings.buffers()[1]
+    first, last = pa.Array.from_buffers(
+        pa.int64(), len(strings) + 1, [None, offsets], offset=strings.offset
+    ).to_numpy()[[0, -1]]
+    return strings.buffers()[2].slice(int(first), int(last - first)).to_pybytes()

@@ -4,13 +4,13 @@ A SELECT opens one snapshot scan per table reference before DuckDB runs (so ever
 a self-join's too, sees the log up to the high watermarks at the query's start), registers each
 under its own relation name and runs the transpiled SQL off the event loop: the scans' readers
 hop back onto the loop for each batch, DuckDB's work never blocks it. Limits (10,000 rows, 30 s,
-memory) are the session's `DuckDBSettings`.
+memory) are the session's `DuckDBSettings`; `stream` answers the same statements without the
+row limit, batch by batch (``running.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import time
 
 from streamhouse.broker.service import BrokerService
@@ -32,6 +32,7 @@ from streamhouse.sql.statements import (
 from .catalog import TopicCatalog
 from .explain import explain
 from .results import SqlResult, from_arrow, from_rows
+from .running import DuckDBStream, PreparedQuery, QueryStream, SessionThread, StaticStream
 
 DESCRIBE_COLUMNS = [
     ("partition", "INTEGER"),
@@ -83,8 +84,23 @@ class QueryService:
         result = await self._dispatch(parse_statement(sql))
         if not result.elapsed_ms:
             elapsed = (time.monotonic() - started) * 1000
-            result = SqlResult(result.columns, result.rows, result.truncated, elapsed)
+            result = dataclasses.replace(result, elapsed_ms=elapsed)
         return result
+
+    async def stream(self, sql: str) -> QueryStream:
+        """Starts one statement and returns its rows as Arrow batches, with no row limit.
+
+        A SELECT runs up to its first batch here, so anything failing before the first row
+        raises like :meth:`execute`; later failures raise from ``QueryStream.batches``. The
+        timeout and memory budget still apply. The caller must ``close()`` the stream.
+        """
+        started = time.monotonic()
+        statement = parse_statement(sql)
+        if not isinstance(statement, QueryStatement):
+            return StaticStream(await self._dispatch(statement), started)
+        prepared = await self._prepare(statement)
+        session = DuckDBSession(self.settings)
+        return await DuckDBStream.start(session, prepared, self._register_relations, started)
 
     async def _catalog(self) -> TopicCatalog:
         return TopicCatalog(t.name for t in await self.broker.list_topics())
@@ -142,32 +158,41 @@ class QueryService:
     async def _explain(self, statement: QueryStatement) -> SqlResult:
         scans, topics = await self._analyze(statement)
         sql = to_duckdb(statement, [relation_name(s.ref) for s in scans])
-        return explain(scans, topics, sql)
+        return explain(statement, scans, topics, sql)
 
     async def _query(self, statement: QueryStatement) -> SqlResult:
+        return await self._run(await self._prepare(statement))
+
+    async def _prepare(self, statement: QueryStatement) -> PreparedQuery:
+        """Binds the statement and opens its scans: the log as of now, nothing read yet."""
         scans, topics = await self._analyze(statement)
         relations = [relation_name(s.ref) for s in scans]
-        sql = to_duckdb(statement, relations)
-        manager = self.broker.manager
         opened: list[TopicScan] = []
         for spec, topic in zip(scans, topics, strict=True):
-            opened.append(await open_scan(manager, engine_spec(spec, topic)))
-        session = DuckDBSession(self.settings)
+            scan = await open_scan(
+                self.broker.manager,
+                engine_spec(spec, topic),
+                max_bytes_in_flight=self.settings.scan_bytes_in_flight,
+            )
+            opened.append(scan)
+        return PreparedQuery(to_duckdb(statement, relations), relations, opened)
+
+    def _register_relations(self, session: DuckDBSession, prepared: PreparedQuery) -> None:
+        """Makes each opened scan queryable under its relation name (runs on the query thread)."""
+        for relation, scan in zip(prepared.relations, prepared.scans, strict=True):
+            session.register_topic(relation, scan.reader())
+
+    async def _run(self, prepared: PreparedQuery) -> SqlResult:
+        """Runs to at most ``row_limit`` rows; a cancelled caller interrupts DuckDB."""
+        worker = SessionThread(DuckDBSession(self.settings))
 
         def run():
-            try:
-                for relation, scan in zip(relations, opened, strict=True):
-                    session.register_topic(relation, scan.reader())
-                return session.execute(sql)
-            finally:
-                session.close()
+            self._register_relations(worker.session, prepared)
+            return worker.session.execute(prepared.sql)
 
         try:
-            result = await asyncio.to_thread(run)
-        except asyncio.CancelledError:
-            # The client went away: stop DuckDB (the thread then closes the session); it may
-            # have finished and closed it already.
-            with contextlib.suppress(Exception):
-                session.cancel()
-            raise
-        return from_arrow(result.table, result.truncated, result.elapsed_ms)
+            result = await worker.call(run)
+        finally:
+            worker.close()
+        answer = from_arrow(result.table, result.truncated, result.elapsed_ms)
+        return dataclasses.replace(answer, stats=prepared.stats())
