@@ -1,4 +1,9 @@
-"""`streamctl sql "SELECT ..."`: one point-in-time statement over the REST API.
+"""`streamctl sql`: point-in-time SQL over the REST API, one-shot, piped or interactive.
+
+- `streamctl sql "SELECT ..."` runs one statement;
+- `streamctl sql < script.sql` runs the `;`-separated statements of stdin in order, stopping
+  at the first error;
+- `streamctl sql` on a terminal opens the shell (`streamhouse.workbench.streamctl.shell`).
 
 SQL runs in the server's query service behind `POST /api/v1/sql`, so this command needs the
 HTTP address (`--http` / STREAMHOUSE_HTTP), not the gRPC one. A SQL error exits 1 with the
@@ -7,63 +12,23 @@ server's message and the line/column it points at; an unreachable server exits 3
 
 from __future__ import annotations
 
-import csv
-import enum
-import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
-from streamhouse.workbench.streamctl.output import console
-from streamhouse.workbench.streamctl.session import EXIT_UNREACHABLE, fail
+from streamhouse.workbench.streamctl.session import EXIT_FAILED, EXIT_UNREACHABLE
+from streamhouse.workbench.streamctl.shell.client import DEFAULT_HTTP
+from streamhouse.workbench.streamctl.shell.render import Format
 
-DEFAULT_HTTP = "http://127.0.0.1:8080"
-
-
-class Format(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
-
-
-def _text(value: Any) -> str:
-    """A cell as text: nested values as JSON, null as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _table(document: dict[str, Any]) -> Table:
-    view = Table(caption=_caption(document), caption_justify="left")
-    for column in document["columns"]:
-        view.add_column(column["name"], overflow="fold")
-    for row in document["rows"]:
-        view.add_row(*(_text(v) for v in row))
-    return view
-
-
-def _caption(document: dict[str, Any]) -> str:
-    more = " (truncated: the query has more rows)" if document["truncated"] else ""
-    return f"{document['row_count']} rows in {document['elapsed_ms']:.0f} ms{more}"
-
-
-def _csv(document: dict[str, Any]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow([c["name"] for c in document["columns"]])
-    writer.writerows([_text(v) for v in row] for row in document["rows"])
-
-
-def _where(error: dict[str, Any]) -> str:
-    if error.get("line") is None:
-        return ""
-    return f" (line {error['line']}, column {error['column']})"
+# Interrupted by Ctrl-C, as shells report it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def sql(
-    statement: Annotated[str, typer.Argument(help="one SQL statement, e.g. 'SHOW TOPICS'")],
+    statement: Annotated[
+        str | None,
+        typer.Argument(help="one SQL statement; without it, a shell (or stdin's script)"),
+    ] = None,
     format_: Annotated[
         Format, typer.Option("--format", "-f", help="table, json (the API's document) or csv")
     ] = Format.TABLE,
@@ -71,28 +36,49 @@ def sql(
         str,
         typer.Option("--http", envvar="STREAMHOUSE_HTTP", help="HTTP base URL of an agent"),
     ] = DEFAULT_HTTP,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the answer")] = 60.0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each answer")] = 60.0,
 ) -> None:
-    """Runs one point-in-time SQL statement (SELECT, SHOW TOPICS, DESCRIBE, EXPLAIN)."""
-    import httpx
+    """Runs point-in-time SQL (SELECT, SHOW, DESCRIBE, EXPLAIN): one statement, a script on
+    stdin, or an interactive shell when stdin is a terminal."""
+    import asyncio
 
+    from streamhouse.workbench.streamctl.shell.client import (
+        ServerUnreachable,
+        SqlClient,
+        SqlFailed,
+    )
+    from streamhouse.workbench.streamctl.shell.render import error_report, print_result
+    from streamhouse.workbench.streamctl.shell.runner import Settings, Shell
+
+    client = SqlClient(http, timeout)
+    if statement is not None:
+
+        async def one() -> dict:
+            try:
+                return await client.run(statement)
+            finally:
+                await client.aclose()
+
+        try:
+            document = asyncio.run(one())
+        except ServerUnreachable as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            raise typer.Exit(EXIT_UNREACHABLE) from None
+        except SqlFailed as failure:
+            sys.stderr.write(error_report(failure, statement))
+            raise typer.Exit(EXIT_FAILED) from None
+        print_result(document, format_)
+        return
+    settings = Settings(format=format_)
     try:
-        response = httpx.post(
-            f"{http.rstrip('/')}/api/v1/sql", json={"sql": statement}, timeout=timeout
-        )
-    except httpx.TransportError as exc:
-        sys.stderr.write(f"error: cannot reach {http}: {exc}\n")
-        raise typer.Exit(EXIT_UNREACHABLE) from None
-    try:
-        document = response.json()
-    except ValueError:
-        fail(f"HTTP {response.status_code}: {response.text[:200]}")
-    if response.status_code != 200:
-        error = document.get("error", {}) if isinstance(document, dict) else {}
-        fail(f"{error.get('message', response.text[:200])}{_where(error)}")
-    if format_ is Format.JSON:
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    elif format_ is Format.CSV:
-        _csv(document)
-    else:
-        console().print(_table(document))
+        if sys.stdin.isatty():
+            from streamhouse.workbench.streamctl.shell.repl import interactive
+
+            code = asyncio.run(interactive(Shell(client, settings, completing=True)))
+        else:
+            from streamhouse.workbench.streamctl.shell.script import run_script
+
+            code = asyncio.run(run_script(Shell(client, settings), sys.stdin.read()))
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    raise typer.Exit(code)
