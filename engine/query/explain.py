@@ -1,20 +1,23 @@
-"""EXPLAIN: what each table reference will scan, so users can see their pushdown work."""
+"""EXPLAIN: the logical plan, with what each scan reads, so users can see their pushdown work.
+
+One row per plan node, in pre-order (an operator before its inputs), the operator indented by
+its depth as DuckDB and PostgreSQL print plans; each `Scan` row names the topic it reads and
+the partitions, offsets, times and keys pushed into it (`full scan` when none). The last row
+is the DuckDB SQL that runs over the scans.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from streamhouse.sql import ScanSpec
+from streamhouse.sql.logical_plan import logical_plan
+from streamhouse.sql.statements import QueryStatement
 
 from .results import SqlResult, from_rows
 
-EXPLAIN_COLUMNS = [
-    ("ref", "INTEGER"),
-    ("topic", "VARCHAR"),
-    ("alias", "VARCHAR"),
-    ("pushdown", "VARCHAR"),
-    ("duckdb_sql", "VARCHAR"),
-]
+EXPLAIN_COLUMNS = [("step", "INTEGER"), ("operator", "VARCHAR"), ("detail", "VARCHAR")]
+INDENT = "  "
 
 
 def _iso(ms: int) -> str:
@@ -44,9 +47,19 @@ def describe_pushdown(spec: ScanSpec) -> str:
     return "; ".join(parts) or "full scan"
 
 
-def explain(scans: tuple[ScanSpec, ...], topics: list[str], duckdb_sql: str) -> SqlResult:
-    rows = [
-        [spec.ref, topic, spec.alias, describe_pushdown(spec), duckdb_sql]
-        for spec, topic in zip(scans, topics, strict=True)
-    ]
+def explain(
+    statement: QueryStatement, scans: tuple[ScanSpec, ...], topics: list[str], duckdb_sql: str
+) -> SqlResult:
+    by_ref = {spec.ref: (spec, topic) for spec, topic in zip(scans, topics, strict=True)}
+
+    def scan_detail(ref: int) -> str:
+        spec, topic = by_ref[ref]
+        reads = "" if topic == spec.table else f"topic {topic}; "
+        return reads + describe_pushdown(spec)
+
+    rows = []
+    for root in logical_plan(statement, scan_detail):
+        for depth, node in root.walk():
+            rows.append([len(rows), INDENT * depth + node.operator, node.detail])
+    rows.append([len(rows), "DuckDB SQL", duckdb_sql])
     return from_rows(EXPLAIN_COLUMNS, rows)

@@ -170,16 +170,31 @@ async def test_show_topics_and_describe(topics) -> None:
     assert all(r["segment_count"] == 5 and r["size_bytes"] > 0 for r in rows)
 
 
-async def test_explain_shows_the_pushdown_per_reference(topics) -> None:
+async def test_explain_shows_the_plan_and_the_pushdown_per_reference(topics) -> None:
     service, _ = topics
     result = await service.execute(
-        "EXPLAIN SELECT * FROM events a JOIN events b ON a.key = b.key "
-        "WHERE a.partition = 1 AND b.\"offset\" >= 100 AND a.key = 'k1'"
+        "EXPLAIN SELECT a.key, COUNT(*) AS n FROM events a JOIN events b ON a.key = b.key "
+        "WHERE a.partition = 1 AND b.\"offset\" >= 100 AND a.key = 'k1' "
+        "GROUP BY a.key ORDER BY n DESC LIMIT 3"
     )
-    rows = {row[2]: row for row in result.rows}
-    assert rows["a"][3] == "partitions [1]; keys ['k1']"
-    assert rows["b"][3] == "offsets [100, +inf)"
-    assert rows["a"][4] == rows["b"][4] and '"__sh_scan_0"' in rows["a"][4]
+    assert [c["name"] for c in result.columns] == ["step", "operator", "detail"]
+    assert [row[0] for row in result.rows] == list(range(len(result.rows)))
+    assert [row[1] for row in result.rows] == [
+        "Limit",
+        "  Sort",
+        "    Project",
+        "      Aggregate",
+        "        Filter",
+        "          Join",
+        "            Scan",
+        "            Scan",
+        "DuckDB SQL",
+    ]
+    details = [row[2] for row in result.rows]
+    assert details[6] == "events AS a: partitions [1]; keys ['k1']"
+    assert details[7] == "events AS b: offsets [100, +inf)"
+    assert details[3] == "group by a.key; COUNT(*)"
+    assert '"__sh_scan_0" AS a' in details[-1] and '"__sh_scan_1" AS b' in details[-1]
 
 
 @pytest.mark.parametrize(
