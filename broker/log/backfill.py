@@ -56,6 +56,7 @@ class CompanionBackfill:
         self._store = store
         self._cache = cache
         self.interval_s = interval_s
+        self.enabled = True  # False: passes are skipped (run_once still works)
         self._settled: set[str] = set()  # segment keys with a companion (or beyond help)
         self.written = 0
 
@@ -63,6 +64,8 @@ class CompanionBackfill:
         """Passes forever, ``interval_s`` apart; a failing pass is logged and retried."""
         while True:
             await asyncio.sleep(self.interval_s)
+            if not self.enabled:
+                continue
             try:
                 await self.run_once()
             except asyncio.CancelledError:

@@ -111,6 +111,13 @@ class CompanionFooters:
         self._remember(segment_key, footer, size)
         return footer
 
+    def clear(self) -> None:
+        """Forgets every footer and absence (as a restarted agent would have)."""
+        self._footers.clear()
+        self._sizes.clear()
+        self._absent.clear()
+        self._bytes = 0
+
     def forget(self, segment_key: str) -> None:
         """Drops what is known of a companion (it proved unreadable, or was rewritten)."""
         footer = self._footers.pop(segment_key, None)
