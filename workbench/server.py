@@ -23,7 +23,9 @@ from streamhouse.broker.rpc.server import build_grpc_server
 from streamhouse.broker.service import BrokerService, GroupService
 from streamhouse.broker.service.collectors import register_log_collector
 from streamhouse.broker.wal import SyncPolicy
+from streamhouse.engine.duckdb_adapter import DuckDBSettings
 from streamhouse.workbench.http.app import create_app
+from streamhouse.workbench.http.sql_runtime import configure_sql
 from streamhouse.workbench.settings import ServerSettings
 
 log = logging.getLogger("streamhouse.server")
@@ -65,6 +67,14 @@ def kafka_settings(settings: ServerSettings) -> KafkaSettings:
     )
 
 
+def sql_settings(settings: ServerSettings) -> DuckDBSettings:
+    return DuckDBSettings(
+        memory_limit_bytes=settings.sql_memory_limit,
+        row_limit=settings.sql_row_limit,
+        timeout_s=settings.sql_timeout_s,
+    )
+
+
 def acks_all_commits(settings: ServerSettings) -> bool:
     """Whether acks=all waits for the object-store commit (see ``ServerSettings.acks_all``)."""
     if settings.acks_all == "auto":
@@ -81,6 +91,7 @@ async def serve(settings: ServerSettings) -> None:
     )
     register_log_collector(manager)
     app = create_app(manager)
+    configure_sql(app, sql_settings(settings), settings.sql_max_concurrent)
     http = _HttpServer(
         uvicorn.Config(
             app,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "STREAMHOUSE_"
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+_BYTE_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,13 @@ class ServerSettings(BaseModel):
     acks_all: Literal["auto", "wal", "object-store"] = "auto"
     shutdown_timeout_s: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Point-in-time SQL (docs/sql.md): one query's memory budget in bytes ("512MB", "1GiB" or a
+    # number; DuckDB gets 3/4, the scans' decoded segments 1/4), its timeout, the rows of a
+    # bounded answer, and the queries running at once (more are refused with 429).
+    sql_memory_limit: int = Field(1024**3, ge=16 * 1024**2)
+    sql_timeout_s: float = Field(30.0, gt=0)
+    sql_row_limit: int = Field(10_000, ge=1, le=1_000_000)
+    sql_max_concurrent: int = Field(8, ge=1, le=1024)
 
     @field_validator("kafka_sasl_users", mode="before")
     @classmethod
@@ -66,6 +76,18 @@ class ServerSettings(BaseModel):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"expected a JSON object of user: password ({exc})") from exc
         return value
+
+    @field_validator("sql_memory_limit", mode="before")
+    @classmethod
+    def _bytes_from_text(cls, value: Any) -> Any:
+        """Sizes as people write them: 512MB, 1GiB, 1.5GB, or a plain number of bytes."""
+        if not isinstance(value, str):
+            return value
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+        unit = match and _BYTE_UNITS.get(match.group(2).upper())
+        if not match or unit is None:
+            raise ValueError("expected a size such as 512MB, 1GiB or a number of bytes")
+        return int(float(match.group(1)) * unit)
 
 
 def load_settings(
