@@ -50,6 +50,8 @@ class PreparedQuery:
     sql: str
     relations: list[str]
     scans: list[TopicScan]
+    # Per relation: the declared stream/table (SourceDeclaration) typing its scan, None a topic.
+    sources: tuple[Any, ...] = ()
 
     def stats(self) -> dict[str, int]:
         """What the scans read so far, summed (final once DuckDB finished reading them)."""

@@ -17,6 +17,9 @@ from streamhouse.broker.service import BrokerService
 from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings
 from streamhouse.engine.scan import ScanSpec as TopicScanSpec
 from streamhouse.engine.scan import TopicScan, open_scan
+from streamhouse.engine.sources import register_source
+from streamhouse.engine.sources.ddl import create_source, drop_source, show_sources
+from streamhouse.engine.sources.describe import describe
 from streamhouse.sql import ScanSpec, SqlError, analyze, parse_statement, to_duckdb
 from streamhouse.sql.errors import did_you_mean
 from streamhouse.sql.statements import (
@@ -29,20 +32,10 @@ from streamhouse.sql.statements import (
     Statement,
 )
 
-from .catalog import TopicCatalog
+from .catalog import Entry, TopicCatalog, missing_topic
 from .explain import explain
 from .results import SqlResult, from_arrow, from_rows
 from .running import DuckDBStream, PreparedQuery, QueryStream, SessionThread, StaticStream
-
-DESCRIBE_COLUMNS = [
-    ("partition", "INTEGER"),
-    ("log_start_offset", "BIGINT"),
-    ("next_offset", "BIGINT"),
-    ("committed_offset", "BIGINT"),
-    ("record_count", "BIGINT"),
-    ("size_bytes", "BIGINT"),
-    ("segment_count", "INTEGER"),
-]
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -103,7 +96,8 @@ class QueryService:
         return await DuckDBStream.start(session, prepared, self._register_relations, started)
 
     async def _catalog(self) -> TopicCatalog:
-        return TopicCatalog(t.name for t in await self.broker.list_topics())
+        topics = [t.name for t in await self.broker.list_topics()]
+        return TopicCatalog(topics, await self.broker.metadata.list_sources())
 
     async def _dispatch(self, statement: Statement) -> SqlResult:
         if isinstance(statement, QueryStatement):
@@ -114,46 +108,48 @@ class QueryService:
             return await self._describe(statement)
         if isinstance(statement, ExplainStatement):
             return await self._explain(statement.query)
-        if isinstance(statement, (CreateSourceStatement, DropStatement)):
-            raise SqlError(f"CREATE/DROP {statement.kind.upper()} is not supported yet")
+        if isinstance(statement, CreateSourceStatement):
+            return await create_source(self.broker, statement)
+        if isinstance(statement, DropStatement):
+            return await drop_source(self.broker, statement)
         raise SqlError(f"{type(statement).__name__} is not supported")
 
     async def _show(self, statement: ShowStatement) -> SqlResult:
         if statement.kind != "topics":
-            # Nothing can be declared yet (CREATE STREAM/TABLE comes later): an empty listing.
-            return from_rows([("name", "VARCHAR")], [])
+            return await show_sources(self.broker, statement.kind)
         topics = await self.broker.list_topics()
         rows = [[t.name, t.partitions] for t in sorted(topics, key=lambda t: t.name)]
         return from_rows([("name", "VARCHAR"), ("partitions", "INTEGER")], rows)
 
     async def _describe(self, statement: DescribeStatement) -> SqlResult:
         catalog = await self._catalog()
-        topic = catalog.resolve(statement.name)
-        if topic is None:
+        entry = catalog.entry(statement.name)
+        if entry is None:
             raise SqlError(
                 f"Unknown topic, stream or table {statement.name!r}."
                 + did_you_mean(statement.name, catalog.names)
             )
-        described = await self.broker.describe_topic(topic)
-        rows = [
-            [
-                p.partition,
-                p.log_start_offset,
-                p.next_offset,
-                p.committed_offset,
-                max(0, p.next_offset - p.log_start_offset),
-                p.size_bytes,
-                p.segment_count,
-            ]
-            for p in described.partitions
-        ]
-        return from_rows(DESCRIBE_COLUMNS, rows)
+        if entry.topic not in catalog.topics:
+            raise SqlError(missing_topic(entry))
+        return await describe(
+            self.broker, entry.topic, entry.source, statement.extended, self.settings
+        )
 
     async def _analyze(self, statement: QueryStatement) -> tuple[tuple[ScanSpec, ...], list[str]]:
+        scans, entries = await self._bind(statement)
+        return scans, [e.topic for e in entries]
+
+    async def _bind(self, statement: QueryStatement) -> tuple[tuple[ScanSpec, ...], list[Entry]]:
+        """The scan of each table reference and what it reads (a topic, or a declared source
+        typing one); a declared source whose topic was deleted is an error, not an empty read."""
         catalog = await self._catalog()
         analysis = analyze(statement, catalog.columns, catalog.names)
-        topics = [catalog.resolve(spec.table) for spec in analysis.scans]
-        return analysis.scans, [t for t in topics if t is not None]
+        entries = [catalog.entry(spec.table) for spec in analysis.scans]
+        for entry in entries:
+            assert entry is not None  # analyze refused unknown names
+            if entry.topic not in catalog.topics:
+                raise SqlError(missing_topic(entry))
+        return analysis.scans, entries  # type: ignore[return-value]
 
     async def _explain(self, statement: QueryStatement) -> SqlResult:
         scans, topics = await self._analyze(statement)
@@ -165,7 +161,8 @@ class QueryService:
 
     async def _prepare(self, statement: QueryStatement) -> PreparedQuery:
         """Binds the statement and opens its scans: the log as of now, nothing read yet."""
-        scans, topics = await self._analyze(statement)
+        scans, entries = await self._bind(statement)
+        topics = [e.topic for e in entries]
         relations = [relation_name(s.ref) for s in scans]
         opened: list[TopicScan] = []
         for spec, topic in zip(scans, topics, strict=True):
@@ -175,12 +172,17 @@ class QueryService:
                 max_bytes_in_flight=self.settings.scan_bytes_in_flight,
             )
             opened.append(scan)
-        return PreparedQuery(to_duckdb(statement, relations), relations, opened)
+        sources = tuple(e.source for e in entries)
+        return PreparedQuery(to_duckdb(statement, relations), relations, opened, sources)
 
     def _register_relations(self, session: DuckDBSession, prepared: PreparedQuery) -> None:
         """Makes each opened scan queryable under its relation name (runs on the query thread)."""
-        for relation, scan in zip(prepared.relations, prepared.scans, strict=True):
-            session.register_topic(relation, scan.reader())
+        sources = prepared.sources or (None,) * len(prepared.relations)
+        for relation, scan, source in zip(prepared.relations, prepared.scans, sources, strict=True):
+            if source is None:
+                session.register_topic(relation, scan.reader())
+            else:
+                register_source(session, relation, scan.reader(), source)
 
     async def _run(self, prepared: PreparedQuery) -> SqlResult:
         """Runs to at most ``row_limit`` rows; a cancelled caller interrupts DuckDB."""
