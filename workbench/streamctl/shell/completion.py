@@ -63,10 +63,17 @@ class SqlCompleter(Completer):
             return
         found = _WORD_BEFORE_CURSOR.search(before)
         word = found.group(1) if found else ""
+        if word.startswith('"') and before.count('"') % 2 == 0:
+            return  # right after a closing quote: the name is complete
         prefix = word.lstrip('"').lower()
         offered: set[str] = set()
-        names_only = _expects_name(before[: len(before) - len(word)])
-        for text, meta in self._candidates(document.text, names_only):
+        ahead = before[: len(before) - len(word)]
+        candidates = (
+            self._columns(document.text)  # after `alias.` only a column fits
+            if ahead.endswith(".")
+            else self._candidates(document.text, _expects_name(ahead))
+        )
+        for text, meta in candidates:
             if text.lower().startswith(prefix) and text not in offered:
                 offered.add(text)
                 yield Completion(self._inserted(text, meta, word), -len(word), text, meta)
@@ -76,12 +83,15 @@ class SqlCompleter(Completer):
         if names_only:
             yield from names
             return
-        for name in self.referenced(statement):
-            for column in self.catalog.cached_columns(name):
-                yield column, f"column of {name}"
+        yield from self._columns(statement)
         yield from names
         for keyword in KEYWORDS:
             yield keyword, "keyword"
+
+    def _columns(self, statement: str) -> Iterator[tuple[str, str]]:
+        for name in self.referenced(statement):
+            for column in self.catalog.cached_columns(name):
+                yield column, f"column of {name}"
 
     @staticmethod
     def _inserted(text: str, meta: str, word: str) -> str:
