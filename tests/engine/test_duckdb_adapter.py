@@ -13,6 +13,7 @@ from streamhouse.engine.duckdb_adapter import (
     DuckDBSettings,
     QueryCancelledError,
     QueryError,
+    QueryMemoryError,
     QueryTimeoutError,
 )
 from streamhouse.engine.scan import ScanSpec, open_scan
@@ -108,3 +109,57 @@ def test_row_limit_truncates_and_says_so():
 def test_sql_errors_surface_with_duckdb_message():
     with DuckDBSession() as session, pytest.raises(QueryError, match="nope"):
         session.execute("SELECT * FROM nope")
+
+
+def test_a_stream_has_no_row_limit_and_keeps_order():
+    settings = DuckDBSettings(row_limit=5, stream_rows_per_batch=1000)
+    with DuckDBSession(settings) as session, session.stream("SELECT * FROM range(25000)") as result:
+        batches = []
+        while (batch := result.next_batch()) is not None:
+            batches.append(batch)
+    assert len(batches) > 1
+    assert pa.Table.from_batches(batches).column("range").to_pylist() == list(range(25000))
+
+
+def test_a_stream_past_its_timeout_raises_from_the_next_batch():
+    settings = DuckDBSettings(timeout_s=0.5, stream_rows_per_batch=1000)
+    sql = "SELECT md5(n::VARCHAR) FROM range(10000000000) t(n)"
+    with (
+        DuckDBSession(settings) as session,
+        session.stream(sql) as result,
+        pytest.raises(QueryTimeoutError, match=r"timed out after 0\.5 s"),
+    ):
+        while result.next_batch() is not None:
+            pass
+
+
+def test_a_cancelled_stream_raises_cancelled():
+    with DuckDBSession() as session, session.stream("SELECT * FROM range(1000000)") as result:
+        assert result.next_batch() is not None
+        session.cancel()
+        with pytest.raises(QueryCancelledError):
+            result.next_batch()
+
+
+def test_out_of_memory_is_a_memory_error_naming_the_budget():
+    settings = DuckDBSettings(memory_limit_bytes=64 * 2**20)
+    with DuckDBSession(settings) as session, pytest.raises(QueryMemoryError) as caught:
+        session.execute("SELECT list(range) FROM range(50000000)")
+    assert "memory budget of 64 MiB" in str(caught.value)
+    with DuckDBSession(settings) as session:
+        assert session.execute("SELECT 1").table.num_rows == 1
+
+
+def test_the_budget_is_split_between_duckdb_and_the_scans():
+    settings = DuckDBSettings(memory_limit_bytes=400 * 2**20)
+    assert settings.duckdb_memory_bytes + settings.scan_bytes_in_flight == 400 * 2**20
+    with DuckDBSession(settings) as session:
+        table = session.execute("SELECT current_setting('memory_limit') AS m").table
+    assert table.column("m").to_pylist() == ["300.0 MiB"]
+
+
+@pytest.mark.parametrize("budget", [1, 50_000])
+async def test_a_scan_under_a_byte_budget_reads_every_row_in_order(produced, budget):
+    scan = await open_scan(produced.manager, ScanSpec("events"), max_bytes_in_flight=budget)
+    over_scan = await asyncio.to_thread(run, scan.reader(), "SELECT * FROM events")
+    assert over_scan.table.equals(run(produced.expected, "SELECT * FROM events").table)
