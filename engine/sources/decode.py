@@ -147,11 +147,13 @@ def view_sql(reading: Reading, view: str, raw: str) -> str:
         expressions[reading.key.name] = _key_expression(reading, reading.key)
     selected = [f"{expressions[c.name]} AS {quote(c.name)}" for c in reading.source.columns]
     if reading.timestamp is None:
-        rowtime = 'CAST("timestamp" AS TIMESTAMP)'
+        rowtime = '"timestamp"'  # epoch ms in the record, TIMESTAMP_MS here
     elif reading.timestamp.type == "BIGINT":
-        rowtime = f"TRY(epoch_ms({expressions[reading.timestamp.name]}))"
+        rowtime = (
+            f"CAST(TRY(make_timestamp_ms({expressions[reading.timestamp.name]})) AS TIMESTAMP_MS)"
+        )
     else:
-        rowtime = expressions[reading.timestamp.name]
+        rowtime = f"CAST({expressions[reading.timestamp.name]} AS TIMESTAMP_MS)"
     selected += [f"{rowtime} AS ROWTIME", "partition AS ROWPARTITION", '"offset" AS ROWOFFSET']
     inner = f"SELECT * FROM {quote(raw)}"
     if reading.value_format == "JSON":

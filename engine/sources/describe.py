@@ -108,10 +108,12 @@ async def _sample(manager, described, settings: DuckDBSettings) -> tuple[int, in
         )
         scans.append(await open_scan(manager, spec))
     union = " UNION ALL ".join(f'SELECT "value" FROM sample_{i}' for i in range(len(scans)))
+    objects = "FROM sampled WHERE json_type(j) = 'OBJECT'"
     sql = (
-        "SELECT count(*), count(*) FILTER (WHERE json_type(j) = 'OBJECT'), "
-        "json_group_structure(j) FILTER (WHERE json_type(j) = 'OBJECT') "
-        f'FROM (SELECT TRY_CAST(TRY(decode("value")) AS JSON) AS j FROM ({union}))'
+        "WITH sampled AS MATERIALIZED "
+        f'(SELECT TRY_CAST(TRY(decode("value")) AS JSON) AS j FROM ({union})) '
+        f"SELECT (SELECT count(*) FROM sampled), (SELECT count(*) {objects}), "
+        f"(SELECT json_group_structure(j) {objects})"
     )
 
     def run():
