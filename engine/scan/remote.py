@@ -121,8 +121,9 @@ class RemoteTail:
                 raise self._error("its lease has expired and no agent leads it yet")
             if leader[0] == self._manager.agent_id:
                 local = self._manager.local_partition(self._topic, self._partition)
-                if local is not None:
-                    return await local.read(offset, max_bytes)
+                if local is None:
+                    raise self._error("this agent is taking it over; run the query again")
+                return await local.read(offset, max_bytes)
             self._leader = leader
 
     def _take_head(self, offset: int) -> list[bytes]:
