@@ -167,3 +167,13 @@ async def test_a_partition_nobody_leads_is_read_up_to_its_commit_and_not_claimed
     assert got.equals(committed)
     assert await leases(agents.reader) == before  # still A's expired leases: nothing claimed
     assert await agents.reader.leader_of(TOPIC, 0) is None
+
+
+async def test_a_partition_changing_hands_is_followed_until_it_answers(agents):
+    own = await collect(await open_scan(agents.leader, ScanSpec(TOPIC)))
+    plog = agents.leader.local_partition(TOPIC, 1)
+    assert plog is not None
+    plog.stop_appends("being handed over")  # its leader refuses fetches meanwhile
+    asyncio.get_running_loop().call_later(0.5, plog.resume_appends)
+    got = await collect(await open_scan(agents.reader, ScanSpec(TOPIC)))
+    assert got.equals(own)
