@@ -202,9 +202,9 @@ async def snapshot_remote(
             await asyncio.sleep(RETRY_DELAY_S)
     if leaderless:
         log.warning(
-            "%s%s: no agent leads them; the query reads what is committed only",
-            topic,
+            "no agent leads partitions %s of %s: the query reads what is committed of them",
             sorted(leaderless),
+            topic,
         )
     ordered = tuple(snapshots[p] for p in sorted(snapshots))
     return RemoteSnapshot(ordered, tails, tuple(sorted(leaderless)))
