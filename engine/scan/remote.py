@@ -200,6 +200,8 @@ async def snapshot_remote(
                     topic, pending[0], agent, address, "its leadership kept moving"
                 )
             await asyncio.sleep(RETRY_DELAY_S)
+            # A hand-over commits what its leader held: read the committed state again.
+            committed.update(await _committed(manager, topic, pending))
     if leaderless:
         log.warning(
             "no agent leads partitions %s of %s: the query reads what is committed of them",
