@@ -42,6 +42,9 @@ class DuckDBSettings:
     rows_per_batch: int = 2048
     stream_rows_per_batch: int = 16_384  # fewer, larger batches when nothing is cut off
     scan_share: float = 0.25
+    #: Where DuckDB spills sorts and joins bigger than its memory; None is DuckDB's default,
+    #: ``.tmp`` in the working directory, so the server passes a folder of its data dir.
+    spill_dir: str | None = None
 
     @property
     def duckdb_memory_bytes(self) -> int:
@@ -103,6 +106,8 @@ class DuckDBSession:
                 "python_enable_replacements": False,
                 "memory_limit": f"{self.settings.duckdb_memory_bytes}B",
                 "threads": self.settings.threads,
+                "enable_progress_bar": False,
+                **({"temp_directory": self.settings.spill_dir} if self.settings.spill_dir else {}),
             },
         )
         # Before the lock: times without a zone are UTC, as the SQL layer's pushdown reads them.

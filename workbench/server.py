@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from streamhouse.broker.groups.coordinator import GroupCoordinator
@@ -72,6 +73,7 @@ def sql_settings(settings: ServerSettings) -> DuckDBSettings:
         memory_limit_bytes=settings.sql_memory_limit,
         row_limit=settings.sql_row_limit,
         timeout_s=settings.sql_timeout_s,
+        spill_dir=str(Path(settings.data_dir) / "sql-spill"),
     )
 
 

@@ -116,6 +116,7 @@ MALFORMED = [
     (b'{"sql": "SELECT 1", "limit": 5}', 422),  # unknown field
     (b'["SELECT 1"]', 422),
     (b'{"sql": "' + b"x" * 1_000_001 + b'"}', 422),  # past the 1,000,000 characters allowed
+    (b'{"sql": "' + b"x" * 7_000_000 + b'"}', 413),  # refused before it is read whole
 ]
 
 
@@ -128,7 +129,8 @@ def test_malformed_bodies_get_json_errors(
         f"{API}{path}", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == status
-    assert response.json()["error"]["reason"] == "INVALID_REQUEST"
+    reason = "MESSAGE_TOO_LARGE" if status == 413 else "INVALID_REQUEST"
+    assert response.json()["error"]["reason"] == reason
 
 
 def test_sql_errors_carry_line_column_and_position(client: httpx.Client) -> None:

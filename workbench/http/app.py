@@ -25,6 +25,10 @@ def _is_records_path(path: str) -> bool:
     return path.startswith(f"{API_PREFIX}/topics/") and path.endswith("/records")
 
 
+def _is_sql_path(path: str) -> bool:
+    return path.startswith(f"{API_PREFIX}/sql")
+
+
 def create_app(
     manager: LogManager, broker: BrokerService | None = None, groups: GroupService | None = None
 ) -> FastAPI:
@@ -57,4 +61,5 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(BodyLimit, max_bytes=records.MAX_BODY_BYTES, applies_to=_is_records_path)
+    app.add_middleware(BodyLimit, max_bytes=sql.MAX_BODY_BYTES, applies_to=_is_sql_path)
     return app

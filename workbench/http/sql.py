@@ -36,6 +36,9 @@ from streamhouse.workbench.http.sql_stream import (
 )
 
 MAX_SQL_CHARS = 1_000_000
+#: The largest body that can hold MAX_SQL_CHARS characters (JSON may escape one as 6 bytes);
+#: anything bigger is refused with 413 before it is read into memory.
+MAX_BODY_BYTES = 6 * MAX_SQL_CHARS + 1024
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that went away; nobody reads it
 
 SQL_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
