@@ -24,6 +24,7 @@ MODULES = [
     "benchmarks.bench_grpc",
     "benchmarks.bench_kafka_consume",
     "benchmarks.bench_kafka_produce",
+    "benchmarks.bench_sql",
 ]
 
 

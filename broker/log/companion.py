@@ -103,6 +103,11 @@ def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
         row_group_size=ROW_GROUP_ROWS,
         compression=COMPRESSION,
         write_statistics=_STAT_COLUMNS,
+        # Offsets and timestamps ascend (mostly): delta-packed they are a fraction of their
+        # dictionary encoding and decode about twice as fast. Keys and values are mostly
+        # distinct, where a dictionary only costs; the partition is one value.
+        use_dictionary=["partition"],
+        column_encoding={"offset": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
     )
     return out.getvalue()
 

@@ -17,6 +17,7 @@ from streamhouse.broker.service import BrokerService
 from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings
 from streamhouse.engine.scan import ScanSpec as TopicScanSpec
 from streamhouse.engine.scan import TopicScan, open_scan
+from streamhouse.engine.scan.projection import scan_columns
 from streamhouse.engine.sources import register_source
 from streamhouse.engine.sources.ddl import create_source, drop_source, show_sources
 from streamhouse.engine.sources.describe import describe
@@ -162,14 +163,16 @@ class QueryService:
     async def _prepare(self, statement: QueryStatement) -> PreparedQuery:
         """Binds the statement and opens its scans: the log as of now, nothing read yet."""
         scans, entries = await self._bind(statement)
-        topics = [e.topic for e in entries]
         relations = [relation_name(s.ref) for s in scans]
         opened: list[TopicScan] = []
-        for spec, topic in zip(scans, topics, strict=True):
+        columns = scan_columns(statement.ast)  # companions are read for these only
+        for spec, entry in zip(scans, entries, strict=True):
             scan = await open_scan(
                 self.broker.manager,
-                engine_spec(spec, topic),
+                engine_spec(spec, entry.topic),
                 max_bytes_in_flight=self.settings.scan_bytes_in_flight,
+                # A declared source decodes records itself: it gets every column.
+                columns=columns if entry.source is None else None,
             )
             opened.append(scan)
         sources = tuple(e.source for e in entries)
