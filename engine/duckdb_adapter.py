@@ -106,12 +106,12 @@ class DuckDBSession:
                 "python_enable_replacements": False,
                 "memory_limit": f"{self.settings.duckdb_memory_bytes}B",
                 "threads": self.settings.threads,
-                "enable_progress_bar": False,
                 **({"temp_directory": self.settings.spill_dir} if self.settings.spill_dir else {}),
             },
         )
         # Before the lock: times without a zone are UTC, as the SQL layer's pushdown reads them.
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
         self._con.execute("SET lock_configuration = true")
         self._why_interrupted: type[QueryError] | None = None
 
