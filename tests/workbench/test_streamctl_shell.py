@@ -192,6 +192,25 @@ def test_tab_completes_a_topic_name_and_a_column(shell: Terminal) -> None:
     assert shell.quit() == 0
 
 
+def test_completion_learns_a_created_stream_and_forgets_a_dropped_one(shell: Terminal) -> None:
+    shell.run(
+        "CREATE STREAM typed (id INT, amount DOUBLE) "
+        "WITH (kafka_topic='greetings', value_format='JSON');",
+        "created",
+    )
+    shell.child.send("SELECT * FROM typ\t")
+    shell.expect("typed")
+    shell.child.send(" WHERE amo\t")
+    shell.expect("unt")  # "amo" became "amount" (the line is redrawn around the cursor)
+    shell.child.sendintr()
+    shell.prompt()
+    shell.send_line("\\d")
+    assert lines(shell.expect(PROMPT)) == ["name,kind", "greetings,topic", "typed,stream"]
+    shell.run("DROP STREAM typed;", "dropped")
+    shell.send_line("\\d")
+    assert "typed" not in shell.expect(PROMPT)
+
+
 def test_ctrl_c_cancels_a_running_query_and_the_shell_carries_on(shell: Terminal) -> None:
     shell.child.send(SLOW_QUERY + "\r")
     shell.expect(SLOW_QUERY)

@@ -92,4 +92,9 @@ def _column(document: dict[str, Any], candidates: tuple[str, ...]) -> list[Any]:
 
 
 def _described_columns(document: dict[str, Any]) -> list[str]:
+    """Column names from DESCRIBE; a sectioned answer lists them in its "column" rows."""
+    names = [c["name"].lower() for c in document.get("columns", [])]
+    if "section" in names and "name" in names:
+        section, name = names.index("section"), names.index("name")
+        return [str(r[name]) for r in document.get("rows", []) if r[section] == "column"]
     return [str(v) for v in _column(document, _NAME_COLUMNS)]
