@@ -181,7 +181,7 @@ def test_show_describe_and_explain(loaded: Loaded) -> None:
         ("SELECT * FROM ordrs", "INVALID_SQL", ["Unknown topic", "Did you mean 'orders'"], None),
         ("SELECT * FROM read_csv('/etc/passwd')", "INVALID_SQL", ["not allowed"], None),
         ("SELECT read_text('/etc/passwd')", "INVALID_SQL", ["not allowed"], None),
-        ("DROP STREAM orders", "INVALID_SQL", ["not supported yet"], None),
+        ("DROP STREAM orders", "INVALID_SQL", ["Stream 'orders' does not exist"], None),
         ("SELECT CAST(value AS INTEGER) FROM orders", "QUERY_FAILED", ["Conversion"], None),
     ],
 )
