@@ -124,3 +124,25 @@ async def test_footer_is_fetched_once_then_served_from_memory(manager, companion
     assert await footers.get("segments/9/3/none.seg") is None
     assert await footers.get("segments/9/3/none.seg") is None
     assert footers.fetches == before + 2  # the absence is remembered
+
+
+def test_key_hash_is_stable_across_versions():
+    """Filters stored in companions stay valid only while the hash never changes."""
+    hashes = hash_keys(pa.array([b"a", b"", None, b"order-000000001"], pa.binary()))
+    assert [int(h) for h in hashes] == [
+        198367012849983736,
+        17665956581633026203,
+        1170120226086289594,
+    ]
+    as_text = hash_keys(pa.array(["a", "order-000000001"], pa.string()))
+    assert [int(h) for h in as_text] == [198367012849983736, 1170120226086289594]
+
+
+def test_key_filter_has_no_false_negatives_and_few_false_positives():
+    present = pa.array([f"order-{i}".encode() for i in range(10_000)])
+    keys = KeyFilter.build(present)
+    hashes = hash_keys(present)
+    assert all(keys.may_contain_any(hashes[i : i + 1]) for i in range(len(hashes)))
+    absent = hash_keys(pa.array([f"other-{i}".encode() for i in range(10_000)]))
+    false_positives = sum(keys.may_contain_any(absent[i : i + 1]) for i in range(len(absent)))
+    assert false_positives < 300  # ~1% expected at 10 bits per key
