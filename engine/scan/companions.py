@@ -38,7 +38,7 @@ from streamhouse.broker.records import ARROW_SCHEMA
 from streamhouse.broker.storage import ObjectNotFoundError, SegmentCache
 
 #: The tail fetched first; a footer with large key filters may need a second read.
-FOOTER_GUESS_BYTES = 256 * 1024
+FOOTER_GUESS_BYTES = 512 * 1024
 DEFAULT_FOOTER_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_ABSENT_TTL_S = 10.0
 SCAN_COLUMNS = tuple(ARROW_SCHEMA.names)
