@@ -49,7 +49,7 @@ MAX_PENDING = 4
 _STAT_COLUMNS = ["offset", "timestamp"]
 #: Footer key of the summary (key filters per row group) the scan planner prunes by.
 SUMMARY_KEY = b"streamhouse.summary"
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 #: Column chunks closer than this are fetched as one range.
 _MERGE_GAP = 64 * 1024
 
@@ -83,17 +83,26 @@ def companion_key(segment_key: str) -> str:
 
 def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
     """The Parquet bytes of a segment's batches (``ARROW_SCHEMA``, schema kept in the footer),
-    with the key filter of each row group in the footer's ``streamhouse.summary``."""
+    with the key filter of each row group.
+
+    The filters' bits sit between the last column chunk and the footer, which Parquet readers
+    never look at; the footer's ``streamhouse.summary`` says how long they are (they end where
+    the footer starts) and how each is built. Inside the footer they would make every open of
+    the file slower: readers copy the footer's key-value metadata each time.
+    """
     table = pa.Table.from_batches([batches_to_arrow(batches, partition)], schema=ARROW_SCHEMA)
+    filters = [
+        (len(part), KeyFilter.build(part.column("key")))
+        for part in (
+            table.slice(at, ROW_GROUP_ROWS) for at in range(0, table.num_rows, ROW_GROUP_ROWS)
+        )
+    ]
+    bits = b"".join(f.bits.tobytes() for _, f in filters)
     summary = {
         "version": SUMMARY_VERSION,
         "key_hash": HASH_NAME,
-        "row_groups": [
-            {"rows": len(part), **KeyFilter.build(part.column("key")).encode()}
-            for part in (
-                table.slice(at, ROW_GROUP_ROWS) for at in range(0, table.num_rows, ROW_GROUP_ROWS)
-            )
-        ],
+        "filters_bytes": len(bits),
+        "row_groups": [{"rows": rows, **f.header()} for rows, f in filters],
     }
     table = table.replace_schema_metadata({SUMMARY_KEY: json.dumps(summary).encode()})
     out = io.BytesIO()
@@ -109,7 +118,9 @@ def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
         use_dictionary=["partition"],
         column_encoding={"offset": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"},
     )
-    return out.getvalue()
+    data = out.getvalue()
+    footer_start = len(data) - footer_length(data) - 8
+    return data[:footer_start] + bits + data[footer_start:]
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,19 @@ def footer_length(tail: bytes) -> int:
     return length
 
 
+class IncompleteTail(Exception):
+    """The bytes given end the file but do not reach back to the start of its key filters."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(f"the last {needed} bytes are needed")
+        self.needed = needed
+
+
 def parse_footer(tail: bytes) -> CompanionFooter:
-    """The footer of a companion from its last ``footer_length(tail) + 8`` bytes or more.
+    """The footer and summaries of a companion from its last bytes (or the whole file).
 
     Raises:
+        IncompleteTail: the key filters start before ``tail`` (ask for ``needed`` bytes).
         ValueError: the bytes are not a whole companion footer.
     """
     length = footer_length(tail)
@@ -230,7 +250,7 @@ def parse_footer(tail: bytes) -> CompanionFooter:
     names = metadata.schema.to_arrow_schema().names
     if "offset" not in names or "timestamp" not in names:
         raise ValueError("not a companion (no offset/timestamp column)")
-    filters = _key_filters(metadata)
+    filters = _key_filters(metadata, tail, len(tail) - length - 8)
     off_col, ts_col = names.index("offset"), names.index("timestamp")
     groups = []
     for i in range(metadata.num_row_groups):
@@ -239,7 +259,7 @@ def parse_footer(tail: bytes) -> CompanionFooter:
         ts_min, ts_max = _min_max(group.column(ts_col).statistics)
         keys = filters[i] if filters is not None else None
         groups.append(RowGroupSummary(off_min, off_max, ts_min, ts_max, keys))
-    nbytes = 2 * length + sum(g.keys.nbytes for g in groups if g.keys is not None)
+    nbytes = length + sum(g.keys.nbytes for g in groups if g.keys is not None)
     return CompanionFooter(metadata, tuple(groups), nbytes)
 
 
@@ -249,8 +269,13 @@ def _min_max(stats: pq.Statistics | None) -> tuple[int | None, int | None]:
     return int(stats.min_raw), int(stats.max_raw)
 
 
-def _key_filters(metadata: pq.FileMetaData) -> list[KeyFilter] | None:
-    """The row groups' key filters; None (no key pruning) when absent, foreign or inconsistent."""
+def _key_filters(
+    metadata: pq.FileMetaData, tail: bytes, footer_start: int
+) -> list[KeyFilter] | None:
+    """The row groups' key filters; None (no key pruning) when absent, foreign or inconsistent.
+
+    ``footer_start`` is where the footer begins in ``tail``; the filters' bits end there.
+    """
     raw = (metadata.metadata or {}).get(SUMMARY_KEY)
     if raw is None:
         return None
@@ -259,14 +284,20 @@ def _key_filters(metadata: pq.FileMetaData) -> list[KeyFilter] | None:
         if summary.get("version") != SUMMARY_VERSION or summary.get("key_hash") != HASH_NAME:
             return None
         stored = summary["row_groups"]
-        if len(stored) != metadata.num_row_groups:
+        total = int(summary["filters_bytes"])
+        if len(stored) != metadata.num_row_groups or total < 0:
             return None
+        if total > footer_start:
+            raise IncompleteTail(len(tail) - footer_start + total)
+        at = footer_start - total
         filters = []
         for i, entry in enumerate(stored):
             if int(entry["rows"]) != metadata.row_group(i).num_rows:
                 return None
-            filters.append(KeyFilter.decode(entry))
-        return filters
+            size = int(entry["nbits"]) // 8
+            filters.append(KeyFilter.from_parts(entry, tail[at : at + size]))
+            at += size
+        return filters if at == footer_start else None
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("companion key filters unreadable; keys are not pruned", exc_info=True)
         return None

@@ -16,7 +16,6 @@ A null key is never added and never looked up: a null key matches no key equalit
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,20 +120,16 @@ class KeyFilter:
     def nbytes(self) -> int:
         return int(self.bits.nbytes)
 
-    def encode(self) -> dict[str, object]:
-        """A JSON-ready form (``decode`` reverses it)."""
-        return {
-            "nbits": self.nbits,
-            "probes": self.probes,
-            "bits": base64.b64encode(self.bits.tobytes()).decode(),
-        }
+    def header(self) -> dict[str, int]:
+        """What besides the bits a reader needs (JSON-ready); ``from_parts`` reverses it."""
+        return {"nbits": self.nbits, "probes": self.probes}
 
     @classmethod
-    def decode(cls, data: dict[str, object]) -> KeyFilter:
-        """Raises ValueError when the stored form is inconsistent."""
-        nbits = int(data["nbits"])  # type: ignore[arg-type]
-        probes = int(data["probes"])  # type: ignore[arg-type]
-        bits = np.frombuffer(base64.b64decode(str(data["bits"]), validate=True), dtype=np.uint8)
+    def from_parts(cls, header: dict[str, object], bits: bytes) -> KeyFilter:
+        """Raises ValueError (or KeyError) when the stored form is inconsistent."""
+        nbits = int(header["nbits"])  # type: ignore[arg-type]
+        probes = int(header["probes"])  # type: ignore[arg-type]
+        bits = np.frombuffer(bits, dtype=np.uint8)
         if nbits < MIN_BITS or nbits % 64 or bits.nbytes * 8 != nbits:
             raise ValueError(f"key filter of {nbits} bits holds {bits.nbytes} bytes")
         if not 1 <= probes <= MAX_PROBES:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 from streamhouse.broker.log.companion import (
     CompanionFooter,
+    IncompleteTail,
     companion_key,
     footer_length,
     parse_footer,
@@ -39,7 +40,7 @@ from streamhouse.broker.storage import ObjectNotFoundError, SegmentCache
 
 #: The tail fetched first; a footer with large key filters may need a second read.
 FOOTER_GUESS_BYTES = 512 * 1024
-DEFAULT_FOOTER_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_FOOTER_CACHE_BYTES = 128 * 1024 * 1024  # ~2 bytes per key: 60 million keys
 DEFAULT_ABSENT_TTL_S = 10.0
 SCAN_COLUMNS = tuple(ARROW_SCHEMA.names)
 
@@ -100,7 +101,13 @@ class CompanionFooters:
                 if needed > size:
                     raise ValueError(f"footer of {needed} bytes in a {size}-byte file")
                 tail = await self._cache.get_range(key, size - needed, size, size=size)
-            footer = parse_footer(tail)
+            try:
+                footer = parse_footer(tail)
+            except IncompleteTail as short:  # large key filters: fetch back to their start
+                if short.needed > size:
+                    raise ValueError("key filters reach before the file's start") from short
+                tail = await self._cache.get_range(key, size - short.needed, size, size=size)
+                footer = parse_footer(tail)
         except ObjectNotFoundError:
             self._note_absent(segment_key)
             return None

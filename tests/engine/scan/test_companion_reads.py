@@ -4,9 +4,11 @@ rows as the whole file, fetch less, and reject what is not a companion."""
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from streamhouse.broker.log import companion
 from streamhouse.broker.log.companion import (
+    IncompleteTail,
     companion_key,
     encode_companion,
     parse_footer,
@@ -105,15 +107,38 @@ def test_what_is_not_a_companion_footer_is_refused(data):
 
 
 def test_inconsistent_key_filter_is_refused():
-    good = KeyFilter.build(pa.array([b"a", b"b"])).encode()
+    built = KeyFilter.build(pa.array([b"a", b"b"]))
+    header, bits = built.header(), built.bits.tobytes()
+    assert KeyFilter.from_parts(header, bits).may_contain_any(hash_keys(pa.array([b"a"])))
     with pytest.raises(ValueError):
-        KeyFilter.decode({**good, "nbits": 128})
+        KeyFilter.from_parts({**header, "nbits": header["nbits"] * 2}, bits)
     with pytest.raises(ValueError):
-        KeyFilter.decode({**good, "bits": "***"})
+        KeyFilter.from_parts(header, bits[:-1])
     with pytest.raises(ValueError):
-        KeyFilter.decode({**good, "probes": 0})
+        KeyFilter.from_parts({**header, "probes": 0}, bits)
     with pytest.raises(KeyError):
-        KeyFilter.decode({"nbits": 64, "bits": good["bits"]})
+        KeyFilter.from_parts({"nbits": header["nbits"]}, bits)
+
+
+def test_companion_with_filters_stays_a_plain_parquet_file(companion_bytes):
+    """The filters sit between the data and the footer: any Parquet reader reads the file."""
+    import duckdb
+
+    table = pq.read_table(pa.BufferReader(companion_bytes))
+    assert table.num_rows == BATCHES * PER_BATCH
+    con = duckdb.connect()
+    con.register("data", table)
+    path_free = con.execute('SELECT count(*), min("offset"), max("offset") FROM data')
+    assert path_free.fetchall() == [(50, 0, 49)]
+
+
+def test_a_tail_too_short_for_the_filters_asks_for_more(companion_bytes):
+    footer = parse_footer(companion_bytes)
+    length = int.from_bytes(companion_bytes[-8:-4], "little")
+    with pytest.raises(IncompleteTail) as short:
+        parse_footer(companion_bytes[-(length + 8) :])
+    again = parse_footer(companion_bytes[-short.value.needed :])
+    assert [g.keys.nbits for g in again.row_groups] == [g.keys.nbits for g in footer.row_groups]
 
 
 async def test_footer_is_fetched_once_then_served_from_memory(manager, companion_bytes):
