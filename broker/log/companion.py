@@ -308,25 +308,32 @@ def read_row_groups(
     footer: CompanionFooter,
     groups: Sequence[int],
     columns: Sequence[str] | None = None,
+    partition: int | None = None,
 ) -> pa.RecordBatch:
     """Those row groups' rows from a file-like ``source`` (only their column chunks are read).
 
-    Columns left out of ``columns`` come back as nulls, so the batch keeps ``ARROW_SCHEMA``.
+    Columns left out of ``columns`` come back as nulls (zeros or empty lists where the schema
+    allows no null), so the batch keeps ``ARROW_SCHEMA``; ``partition``, when given, fills the
+    partition column without reading it.
     """
     if not groups:
         return _empty()
     wanted = list(ARROW_SCHEMA.names if columns is None else columns)
+    if partition is not None and "partition" in wanted:
+        wanted.remove("partition")
     pf = pq.ParquetFile(source, metadata=footer.metadata)
     table = pf.read_row_groups(list(groups), columns=wanted)
-    return _to_scan_schema(table)
+    return _to_scan_schema(table, partition)
 
 
-def _to_scan_schema(table: pa.Table) -> pa.RecordBatch:
+def _to_scan_schema(table: pa.Table, partition: int | None = None) -> pa.RecordBatch:
     n = table.num_rows
     columns = []
     for field in ARROW_SCHEMA:
         if field.name in table.column_names:
             columns.append(table.column(field.name).cast(field.type).combine_chunks())
+        elif field.name == "partition" and partition is not None:
+            columns.append(pa.array(np.full(n, partition, dtype=np.int32)))
         else:
             columns.append(_nulls(n, field))
     return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)

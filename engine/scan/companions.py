@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import io
 import time
 import weakref
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 from streamhouse.broker.log.companion import (
     CompanionFooter,
@@ -171,60 +171,29 @@ async def read_companion_rows(
     size: int,
     groups: Sequence[int],
     columns: Sequence[str] | None,
+    partition: int | None = None,
 ) -> tuple[pa.RecordBatch, int]:
-    """The rows of those row groups (only ``columns``, others null) and the bytes fetched.
+    """The rows of those row groups (only ``columns``, others null) and the bytes fetched;
+    ``partition`` fills the partition column without reading it.
 
     The column chunks are fetched concurrently on the loop, then decoded in a worker thread.
     """
     key = companion_key(segment_key)
     wanted = list(columns) if columns is not None else SCAN_COLUMNS
+    if partition is not None:
+        wanted = [c for c in wanted if c != "partition"]
     ranges = footer.byte_ranges(groups, wanted)
     parts = await asyncio.gather(*(cache.get_range(key, lo, hi, size=size) for lo, hi in ranges))
-    source = _RangesFile(size, {lo: data for (lo, _), data in zip(ranges, parts, strict=True)})
-    batch = await asyncio.to_thread(read_row_groups, source, footer, groups, columns)
+
+    def decode() -> pa.RecordBatch:
+        # A file-sized buffer holding only the fetched ranges: np.zeros maps untouched pages
+        # lazily, and pyarrow reads it natively (a Python file object would cost a GIL round
+        # trip and a copy per read). Parquet reads only the ranges the footer names.
+        image = np.zeros(size, dtype=np.uint8)
+        for (lo, _), part in zip(ranges, parts, strict=True):
+            image[lo : lo + len(part)] = np.frombuffer(part, dtype=np.uint8)
+        source = pa.BufferReader(pa.py_buffer(image))
+        return read_row_groups(source, footer, groups, columns, partition)
+
+    batch = await asyncio.to_thread(decode)
     return batch, sum(len(p) for p in parts)
-
-
-class _RangesFile(io.RawIOBase):
-    """A read-only file of ``size`` bytes of which only some ranges are present.
-
-    Parquet reads exactly the column chunk ranges named in the footer, which were fetched
-    beforehand; a read outside them is a bug in the range computation and raises.
-    """
-
-    def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
-        super().__init__()
-        self._size = size
-        self._starts = sorted(ranges)
-        self._ranges = ranges
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = base + pos
-        return self._pos
-
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = self._size - self._pos
-        n = min(n, self._size - self._pos)
-        if n <= 0:
-            return b""
-        for start in reversed(self._starts):
-            if start <= self._pos:
-                data = self._ranges[start]
-                at = self._pos - start
-                if at + n <= len(data):
-                    self._pos += n
-                    return data[at : at + n]
-                break
-        raise OSError(f"companion bytes [{self._pos}, {self._pos + n}) were not fetched")

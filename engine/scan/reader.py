@@ -45,8 +45,8 @@ log = logging.getLogger("streamhouse.engine")
 SCAN_SCHEMA = ARROW_SCHEMA
 READ_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_IN_FLIGHT = 4
-#: Columns every companion read includes: small, and the exact filters need them.
-_ALWAYS_READ = ("partition", "offset", "timestamp")
+#: Columns every companion read includes: the exact filters need them (the partition is known).
+_ALWAYS_READ = ("offset",)
 
 
 @dataclass
@@ -90,8 +90,9 @@ async def open_scan(
             partitioner sends those keys to. Only correct when every producer of the topic used
             that partitioner, so it is off unless the caller knows.
         columns: the scan columns the query uses (None: all). Companions are read for these
-            only (plus partition/offset/timestamp); the others come back as nulls, so a caller
-            must name every column it reads.
+            only (plus what the exact filters need); the others come back as nulls (zeros and
+            empty lists where the schema has no null), so a caller must name every column it
+            reads.
 
     Raises:
         UnknownTopicError: no such topic.
@@ -305,6 +306,7 @@ class TopicScan:
                 size,
                 groups,
                 self._companion_columns,
+                piece.partition,
             )
         except Exception:
             log.warning("companion of %s undecodable", record.object_key, exc_info=True)
@@ -356,7 +358,11 @@ class TopicScan:
 def _companion_columns(spec: ScanSpec, columns: frozenset[str] | None) -> list[str] | None:
     if columns is None:
         return None
-    wanted = set(columns) | ({"key"} if spec.keys is not None else set())
+    wanted = set(columns)
+    if spec.keys is not None:
+        wanted.add("key")
+    if spec.time_min_ms is not None or spec.time_max_ms is not None:
+        wanted.add("timestamp")
     return [n for n in SCAN_SCHEMA.names if n in _ALWAYS_READ or n in wanted]
 
 
