@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow as pa
 from prometheus_client import Counter, Gauge
-from streamhouse.engine.duckdb_adapter import DuckDBSession, ResultStream
+from streamhouse.engine.duckdb_adapter import DuckDBSession, QueryError, ResultStream
 from streamhouse.engine.scan import TopicScan
 
 from .results import SqlResult, type_name
@@ -52,6 +52,31 @@ class PreparedQuery:
     scans: list[TopicScan]
     # Per relation: the declared stream/table (SourceDeclaration) typing its scan, None a topic.
     sources: tuple[Any, ...] = ()
+    # What made a scan's reader fail while DuckDB pulled it (the first one wins).
+    failures: list[BaseException] = field(default_factory=list)
+
+    def reader(self, scan: TopicScan) -> pa.RecordBatchReader:
+        """The scan's reader, remembering why it failed: DuckDB only passes the failure on as
+        text wrapped in its own error, and the scan's error says more (e.g. which partition's
+        leader could not be read, answered 503 with its address)."""
+        inner = scan.reader()
+        failures = self.failures
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from inner
+            except Exception as exc:
+                failures.append(exc)
+                raise
+
+        return pa.RecordBatchReader.from_batches(inner.schema, batches())
+
+    def scan_failure(self, error: QueryError) -> BaseException:
+        """The error to report for DuckDB's ``error``: the scan failure behind it, if any (a
+        timeout, cancel or memory error stays what it is: the scan stopped because of it)."""
+        if type(error) is not QueryError or not self.failures:
+            return error
+        return self.failures[0]
 
     def stats(self) -> dict[str, int]:
         """What the scans read so far, summed (final once DuckDB finished reading them)."""
@@ -178,13 +203,22 @@ class DuckDBStream(QueryStream):
 
         try:
             result = await worker.call(open_result)
+        except QueryError as exc:
+            worker.close()
+            raise prepared.scan_failure(exc) from exc
         except BaseException:
             worker.close()
             raise
         return cls(worker, result, prepared, started)
 
     async def batches(self) -> AsyncIterator[pa.RecordBatch]:
-        while (batch := await self._worker.call(self._result.next_batch)) is not None:
+        while True:
+            try:
+                batch = await self._worker.call(self._result.next_batch)
+            except QueryError as exc:
+                raise self._prepared.scan_failure(exc) from exc
+            if batch is None:
+                return
             self.row_count += batch.num_rows
             yield batch
 

@@ -14,7 +14,7 @@ import dataclasses
 import time
 
 from streamhouse.broker.service import BrokerService
-from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings
+from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings, QueryError
 from streamhouse.engine.scan import ScanSpec as TopicScanSpec
 from streamhouse.engine.scan import TopicScan, open_scan
 from streamhouse.engine.scan.projection import scan_columns
@@ -183,9 +183,9 @@ class QueryService:
         sources = prepared.sources or (None,) * len(prepared.relations)
         for relation, scan, source in zip(prepared.relations, prepared.scans, sources, strict=True):
             if source is None:
-                session.register_topic(relation, scan.reader())
+                session.register_topic(relation, prepared.reader(scan))
             else:
-                register_source(session, relation, scan.reader(), source)
+                register_source(session, relation, prepared.reader(scan), source)
 
     async def _run(self, prepared: PreparedQuery) -> SqlResult:
         """Runs to at most ``row_limit`` rows; a cancelled caller interrupts DuckDB."""
@@ -197,6 +197,8 @@ class QueryService:
 
         try:
             result = await worker.call(run)
+        except QueryError as exc:
+            raise prepared.scan_failure(exc) from exc
         finally:
             worker.close()
         answer = from_arrow(result.table, result.truncated, result.elapsed_ms)

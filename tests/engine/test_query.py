@@ -16,7 +16,12 @@ from streamhouse.broker.log import LogManager
 from streamhouse.broker.metadata import TopicConfig
 from streamhouse.broker.records import ARROW_SCHEMA, build_batch
 from streamhouse.broker.service import BrokerService
-from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings, QueryTimeoutError
+from streamhouse.engine.duckdb_adapter import (
+    DuckDBSession,
+    DuckDBSettings,
+    QueryError,
+    QueryTimeoutError,
+)
 from streamhouse.engine.query import QueryService
 from streamhouse.engine.query.results import from_arrow
 from streamhouse.sql import SqlError
@@ -219,3 +224,32 @@ async def test_syntax_errors_point_at_line_and_column(topics) -> None:
     with pytest.raises(SqlError) as caught:
         await service.execute("SELECT key\nFROM events WHERE WHERE")
     assert (caught.value.line, caught.value.column) == (2, 19)
+
+
+async def test_a_scan_failing_under_duckdb_is_reported_as_itself(topics, manager) -> None:
+    """DuckDB passes a reader's failure on as a traceback in its own error text; the query
+    reports the scan's own error instead (here: a committed segment gone from the store)."""
+    service, _ = topics
+    plog = await manager.partition("events", 1)
+    segment = plog.segments[-1]
+    for key in (segment.object_key, segment.object_key + ".parquet"):
+        await manager.store.delete(key)
+        manager.cache.invalidate(key)
+    for run in (service.execute, _streamed(service)):
+        with pytest.raises(Exception) as caught:
+            await run("SELECT COUNT(*) FROM events WHERE partition = 1")
+        assert not isinstance(caught.value, QueryError), caught.value
+        assert "events" in str(caught.value) or "segment" in str(caught.value).lower()
+        assert "Traceback" not in str(caught.value)
+    assert (await service.execute("SELECT COUNT(*) FROM events WHERE partition = 0")).rows
+
+
+def _streamed(service: QueryService):
+    async def run(sql: str) -> list:
+        stream = await service.stream(sql)
+        try:
+            return [batch async for batch in stream.batches()]
+        finally:
+            stream.close()
+
+    return run
