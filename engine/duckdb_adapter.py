@@ -1,9 +1,9 @@
 """The one place StreamHouse talks to DuckDB: a locked-down connection per query.
 
-Each query gets a fresh in-memory connection with no access to host files or the network
-(``enable_external_access=false``), no extension installed or loaded on its own, no scanning of
-Python variables by name, a memory limit and a thread count; then the configuration is locked,
-so SQL cannot ``SET`` any of it back. What the query may read is only what was registered:
+Each query gets its own connection to an in-memory database with no access to host files or the
+network (``enable_external_access=false``), no extension installed or loaded on its own, no
+scanning of Python variables by name, a memory limit and a thread count; the configuration is
+locked, so SQL cannot ``SET`` any of it back. What the query may read is only what was registered:
 Arrow readers or tables (a scan's ``RecordBatchReader`` is single use, so a query may read a
 registered scan once).
 
@@ -91,28 +91,48 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_DATABASES: dict[tuple[int, int, str | None], duckdb.DuckDBPyConnection] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def _database(settings: DuckDBSettings) -> duckdb.DuckDBPyConnection:
+    """The process's locked-down in-memory database for these limits, opened once.
+
+    Opening a DuckDB database costs ~30 ms, a connection to an open one ~0.1 ms, so every
+    query gets its own connection (``cursor()``) to one shared database: what a query
+    registers and its TEMP views are its connection's alone, while the memory limit, threads
+    and spill directory are the database's, shared by the queries running at once.
+    """
+    key = (settings.duckdb_memory_bytes, settings.threads, settings.spill_dir)
+    with _DATABASES_LOCK:
+        database = _DATABASES.get(key)
+        if database is None:
+            database = duckdb.connect(
+                ":memory:",
+                config={
+                    "enable_external_access": False,
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                    "allow_community_extensions": False,
+                    "python_enable_replacements": False,
+                    "memory_limit": f"{settings.duckdb_memory_bytes}B",
+                    "threads": settings.threads,
+                    **({"temp_directory": settings.spill_dir} if settings.spill_dir else {}),
+                },
+            )
+            # Before the lock: times without a zone are UTC, as the SQL pushdown reads them.
+            database.execute("SET GLOBAL TimeZone = 'UTC'")
+            database.execute("SET lock_configuration = true")
+            _DATABASES[key] = database
+        return database
+
+
 class DuckDBSession:
     """One locked-down connection for one query; use as a context manager."""
 
     def __init__(self, settings: DuckDBSettings | None = None) -> None:
         self.settings = settings or DuckDBSettings()
-        self._con = duckdb.connect(
-            ":memory:",
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "allow_community_extensions": False,
-                "python_enable_replacements": False,
-                "memory_limit": f"{self.settings.duckdb_memory_bytes}B",
-                "threads": self.settings.threads,
-                **({"temp_directory": self.settings.spill_dir} if self.settings.spill_dir else {}),
-            },
-        )
-        # Before the lock: times without a zone are UTC, as the SQL layer's pushdown reads them.
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET enable_progress_bar = false")
-        self._con.execute("SET lock_configuration = true")
+        self._con = _database(self.settings).cursor()
         self._why_interrupted: type[QueryError] | None = None
 
     def __enter__(self) -> DuckDBSession:
@@ -133,7 +153,7 @@ class DuckDBSession:
         raw = f"{name}__raw"
         self.register(raw, reader)
         self._con.execute(
-            f'CREATE VIEW {_quote(name)} AS SELECT partition, "offset", "timestamp", '
+            f'CREATE TEMP VIEW {_quote(name)} AS SELECT partition, "offset", "timestamp", '
             "TRY(decode(key)) AS key, TRY(decode(value)) AS value, headers, "
             f"key AS key_bytes, value AS value_bytes FROM {_quote(raw)}"
         )

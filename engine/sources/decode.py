@@ -163,7 +163,7 @@ def view_sql(reading: Reading, view: str, raw: str) -> str:
     if reading.value_format == "DELIMITED":
         split = f'string_split(TRY(decode("value")), {literal(reading.delimiter)})'
         inner = f"SELECT *, {split} AS {FIELDS} FROM {quote(raw)}"
-    return f"CREATE VIEW {quote(view)} AS SELECT {', '.join(selected)} FROM ({inner})"
+    return f"CREATE TEMP VIEW {quote(view)} AS SELECT {', '.join(selected)} FROM ({inner})"
 
 
 class BatchDecoder:

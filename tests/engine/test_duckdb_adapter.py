@@ -8,6 +8,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from streamhouse.broker.records import ARROW_SCHEMA
 from streamhouse.engine.duckdb_adapter import (
     DuckDBSession,
     DuckDBSettings,
@@ -163,3 +164,45 @@ async def test_a_scan_under_a_byte_budget_reads_every_row_in_order(produced, bud
     scan = await open_scan(produced.manager, ScanSpec("events"), max_bytes_in_flight=budget)
     over_scan = await asyncio.to_thread(run, scan.reader(), "SELECT * FROM events")
     assert over_scan.table.equals(run(produced.expected, "SELECT * FROM events").table)
+
+
+def _records(values: list[bytes]) -> pa.Table:
+    return pa.table(
+        {
+            "partition": pa.array([0] * len(values), pa.int32()),
+            "offset": pa.array(range(len(values)), pa.int64()),
+            "timestamp": pa.array([0] * len(values), pa.timestamp("ms")),
+            "key": pa.array([None] * len(values), pa.binary()),
+            "value": pa.array(values, pa.binary()),
+            "headers": [[] for _ in values],
+        },
+        schema=ARROW_SCHEMA,
+    )
+
+
+def test_queries_running_at_once_see_only_what_they_registered():
+    """Sessions share one database: the names they register and their views stay their own,
+    and cancelling one query leaves the other running."""
+    with DuckDBSession() as first, DuckDBSession() as second:
+        first.register_topic("t", _records([b"a", b"b"]))
+        second.register_topic("t", _records([b"c"]))
+        assert first.execute("SELECT string_agg(value, '') FROM t").table.to_pylist() == [
+            {"string_agg(\"value\", '')": "ab"}
+        ]
+        assert second.execute("SELECT count(*) AS n FROM t").table.to_pylist() == [{"n": 1}]
+        slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+        outcome: dict[str, object] = {}
+
+        def run_slow() -> None:
+            try:
+                first.execute(slow)
+            except QueryCancelledError as exc:
+                outcome["first"] = exc
+
+        thread = threading.Thread(target=run_slow)
+        thread.start()
+        time.sleep(0.3)
+        first.cancel()
+        thread.join(10)
+        assert isinstance(outcome.get("first"), QueryCancelledError)
+        assert second.execute("SELECT count(*) AS n FROM t").table.to_pylist() == [{"n": 1}]
