@@ -161,6 +161,9 @@ class StaticStream(QueryStream):
         super().__init__(result.columns, started)
         self._result = result
 
+    def stats(self) -> dict[str, int] | None:
+        return self._result.stats
+
     async def batches(self) -> AsyncIterator[pa.RecordBatch]:
         rows = self._result.rows
         if not rows:

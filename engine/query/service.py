@@ -34,6 +34,7 @@ from streamhouse.sql.statements import (
 )
 
 from .catalog import Entry, TopicCatalog, missing_topic
+from .counting import count_from_offsets
 from .explain import explain
 from .results import SqlResult, from_arrow, from_rows
 from .running import DuckDBStream, PreparedQuery, QueryStream, SessionThread, StaticStream
@@ -93,6 +94,9 @@ class QueryService:
         if not isinstance(statement, QueryStatement):
             return StaticStream(await self._dispatch(statement), started)
         prepared = await self._prepare(statement)
+        counted = count_from_offsets(statement, prepared)
+        if counted is not None:
+            return StaticStream(counted, started)
         session = DuckDBSession(self.settings)
         return await DuckDBStream.start(session, prepared, self._register_relations, started)
 
@@ -158,7 +162,9 @@ class QueryService:
         return explain(statement, scans, topics, sql)
 
     async def _query(self, statement: QueryStatement) -> SqlResult:
-        return await self._run(await self._prepare(statement))
+        prepared = await self._prepare(statement)
+        counted = count_from_offsets(statement, prepared)
+        return counted if counted is not None else await self._run(prepared)
 
     async def _prepare(self, statement: QueryStatement) -> PreparedQuery:
         """Binds the statement and opens its scans: the log as of now, nothing read yet."""
