@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from streamhouse.broker.log import PartitionLog
 from streamhouse.broker.log.companion import CompanionFooter
 from streamhouse.broker.metadata import SegmentRecord
 
@@ -35,6 +36,17 @@ class PartitionSnapshot:
     committed_offset: int
     high_watermark: int
     segments: tuple[SegmentRecord, ...]
+
+
+def snapshot_of(plog: PartitionLog) -> PartitionSnapshot:
+    """What a partition led here holds now (read without an await: one instant)."""
+    return PartitionSnapshot(
+        partition=plog.partition,
+        log_start_offset=plog.log_start_offset,
+        committed_offset=plog.committed_offset,
+        high_watermark=plog.high_watermark,
+        segments=tuple(plog.segments),
+    )
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from streamhouse.broker.segments import SegmentReader
 
 from .companions import footers_of, read_companion_rows
 from .filters import filter_rows
-from .plan import PartitionSnapshot, Piece, plan_partition, summary_admits
+from .plan import Piece, plan_partition, snapshot_of, summary_admits
 from .remote import snapshot_remote
 from .spec import ScanSpec
 
@@ -108,7 +108,7 @@ async def open_scan(
     plogs = {p: plog for p in wanted if (plog := manager.local_partition(spec.topic, p))}
     # One instant for every local partition: no await from here until their snapshots are
     # taken. Partitions led elsewhere are snapshotted right after, from their leaders.
-    snaps = [_snapshot(plog) for plog in plogs.values()]
+    snaps = [snapshot_of(plog) for plog in plogs.values()]
     remote = await snapshot_remote(manager, spec.topic, [p for p in wanted if p not in plogs])
     snaps = sorted([*snaps, *remote.snapshots], key=lambda snap: snap.partition)
     stats = ScanStats()
@@ -134,16 +134,6 @@ def _key_hashes(spec: ScanSpec) -> np.ndarray | None:
     if spec.keys is None:
         return None
     return hash_keys(pa.array(sorted(spec.keys), pa.binary()))
-
-
-def _snapshot(plog: PartitionLog) -> PartitionSnapshot:
-    return PartitionSnapshot(
-        partition=plog.partition,
-        log_start_offset=plog.log_start_offset,
-        committed_offset=plog.committed_offset,
-        high_watermark=plog.high_watermark,
-        segments=tuple(plog.segments),
-    )
 
 
 class TopicScan:

@@ -31,13 +31,13 @@ from typing import Protocol
 from streamhouse.broker.client.channels import Channels
 from streamhouse.broker.client.errors import NotLeaderError as NotLeaderReply
 from streamhouse.broker.client.errors import StreamHouseError, from_proto
-from streamhouse.broker.log import LogManager, PartitionLog
+from streamhouse.broker.log import LogManager
 from streamhouse.broker.log.errors import NotLeaderError
 from streamhouse.broker.metadata import PartitionState, SegmentRecord
 from streamhouse.broker.records import parse_header
 from streamhouse.broker.rpc.v1 import broker_pb2 as pb
 
-from .plan import PartitionSnapshot
+from .plan import PartitionSnapshot, snapshot_of
 
 log = logging.getLogger("streamhouse.engine")
 
@@ -167,7 +167,7 @@ async def snapshot_remote(
             local = manager.local_partition(topic, p)  # claimed here since the caller looked
             leader = leaders.get(p)
             if local is not None:
-                snapshots[p], tails[p] = local_snapshot(local), local
+                snapshots[p], tails[p] = snapshot_of(local), local
             elif leader is None or leader[0] == manager.agent_id:
                 # Nobody leads it (a lease naming this agent without a log here is a finished
                 # hand-over whose release failed): everything it holds is what is committed.
@@ -210,16 +210,6 @@ async def snapshot_remote(
         )
     ordered = tuple(snapshots[p] for p in sorted(snapshots))
     return RemoteSnapshot(ordered, tails, tuple(sorted(leaderless)))
-
-
-def local_snapshot(plog: PartitionLog) -> PartitionSnapshot:
-    return PartitionSnapshot(
-        partition=plog.partition,
-        log_start_offset=plog.log_start_offset,
-        committed_offset=plog.committed_offset,
-        high_watermark=plog.high_watermark,
-        segments=tuple(plog.segments),
-    )
 
 
 async def _committed(

@@ -13,6 +13,8 @@ from typing import Any
 
 from streamhouse.workbench.streamctl.shell.client import ServerUnreachable, SqlClient, SqlFailed
 
+# The record columns every topic reads as (engine/query/catalog.py RECORD_COLUMNS), kept here
+# so the shell does not import the engine and DuckDB just to complete names.
 TOPIC_COLUMNS = (
     "partition",
     "offset",
