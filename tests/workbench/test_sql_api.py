@@ -18,10 +18,9 @@ import httpx
 import pyarrow as pa
 import pytest
 from streamhouse.broker.records import ARROW_SCHEMA
-from streamhouse.engine.duckdb_adapter import DuckDBSession
-from streamhouse.engine.query.results import from_arrow
 
 from ..conftest import ServerProcess, free_port
+from .sql_oracle import OracleServer
 
 API = "/api/v1"
 STATUSES = ["new", "paid", "sent"]
@@ -61,21 +60,10 @@ def arrow_of(records: list[dict], timestamp_ms: int) -> pa.Table:
     )
 
 
-class Loaded:
+class Loaded(OracleServer):
     def __init__(self, server: ServerProcess, tables: dict[str, pa.Table], mid: str) -> None:
-        self.server = server
-        self.tables = tables
+        super().__init__(server, tables)
         self.mid = mid  # an ISO instant after the first batch of orders and before the second
-        self.client = httpx.Client(base_url=server.http_url, timeout=60)
-
-    def sql(self, statement: str) -> httpx.Response:
-        return self.client.post(f"{API}/sql", json={"sql": statement})
-
-    def oracle(self, statement: str) -> list[list]:
-        with DuckDBSession() as session:
-            for name, table in self.tables.items():
-                session.register_topic(name, table)
-            return from_arrow(session.execute(statement).table).rows
 
 
 @pytest.fixture(scope="module")

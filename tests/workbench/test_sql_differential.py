@@ -22,10 +22,9 @@ import httpx
 import pyarrow as pa
 import pytest
 from streamhouse.broker.records import ARROW_SCHEMA
-from streamhouse.engine.duckdb_adapter import DuckDBSession
-from streamhouse.engine.query.results import from_arrow
 
 from ..conftest import ServerProcess
+from .sql_oracle import OracleServer
 
 API = "/api/v1"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -128,22 +127,6 @@ def raw_record(i: int) -> dict:
     }
 
 
-class Loaded:
-    def __init__(self, server: ServerProcess, tables: dict[str, pa.Table]) -> None:
-        self.server = server
-        self.tables = tables
-        self.client = httpx.Client(base_url=server.http_url, timeout=60)
-
-    def sql(self, statement: str) -> httpx.Response:
-        return self.client.post(f"{API}/sql", json={"sql": statement})
-
-    def oracle(self, statement: str) -> list[list]:
-        with DuckDBSession() as session:
-            for name, table in self.tables.items():
-                session.register_topic(name, table)
-            return from_arrow(session.execute(statement).table).rows
-
-
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory):
     server = ServerProcess(tmp_path_factory.mktemp("differential") / "data").start()
@@ -179,7 +162,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
                 for chunk in range(0, len(records), 50):
                     events += produce(client, "events", records[chunk : chunk + 50])
         tables = {"events": arrow_of(events), "users": arrow_of(users), "raw": arrow_of(raw)}
-        loaded = Loaded(server, tables)
+        loaded = OracleServer(server, tables)
         yield loaded
         loaded.client.close()
     finally:
@@ -341,7 +324,7 @@ def test_the_suite_is_big_enough() -> None:
     assert len(CASES) >= 50
 
 
-def test_the_topics_hold_committed_segments_and_a_tail(loaded: Loaded) -> None:
+def test_the_topics_hold_committed_segments_and_a_tail(loaded: OracleServer) -> None:
     """The suite means something only if queries cross segments and the in-memory tail."""
     body = loaded.sql("DESCRIBE events").json()
     names = [c["name"] for c in body["columns"]]
@@ -359,7 +342,9 @@ def test_the_topics_hold_committed_segments_and_a_tail(loaded: Loaded) -> None:
         ("SELECT COUNT(key) FROM events", True),
     ],
 )
-def test_counts_by_offset_read_no_segment(loaded: Loaded, statement: str, reads: bool) -> None:
+def test_counts_by_offset_read_no_segment(
+    loaded: OracleServer, statement: str, reads: bool
+) -> None:
     body = loaded.sql(statement).json()
     assert body["rows"] == loaded.oracle(statement)
     assert (body["stats"]["segments_read"] > 0) is reads
@@ -367,7 +352,7 @@ def test_counts_by_offset_read_no_segment(loaded: Loaded, statement: str, reads:
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_streamhouse_answers_as_duckdb_over_the_same_rows(loaded: Loaded, case) -> None:
+def test_streamhouse_answers_as_duckdb_over_the_same_rows(loaded: OracleServer, case) -> None:
     statement, oracle = (case, case) if isinstance(case, str) else case
     response = loaded.sql(statement)
     assert response.status_code == 200, response.text
