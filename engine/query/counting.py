@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from streamhouse.broker.metadata import SourceDeclaration
 from streamhouse.sql.count_pushdown import counted_from_offsets
 from streamhouse.sql.statements import QueryStatement
 
@@ -18,13 +19,21 @@ from .results import SqlResult, from_rows
 from .running import PreparedQuery
 
 
+def _counted_name(statement: QueryStatement, source: SourceDeclaration | None) -> str | None:
+    relation = TOPIC_RELATION if source is None else source_relation(source)
+    return counted_from_offsets(statement, relation.fields)
+
+
+def counts_from_offsets(statement: QueryStatement, source: SourceDeclaration | None) -> bool:
+    """Whether a one-table query over a topic (or `source`) is a COUNT(*) offsets answer."""
+    return _counted_name(statement, source) is not None
+
+
 def count_from_offsets(statement: QueryStatement, prepared: PreparedQuery) -> SqlResult | None:
     """The answer of a COUNT(*) that offsets alone answer, else None (run the query)."""
     if len(prepared.scans) != 1:
         return None
-    source = prepared.sources[0] if prepared.sources else None
-    relation = TOPIC_RELATION if source is None else source_relation(source)
-    name = counted_from_offsets(statement, relation.fields)
+    name = _counted_name(statement, prepared.sources[0] if prepared.sources else None)
     if name is None:
         return None
     (scan,) = prepared.scans

@@ -34,7 +34,7 @@ from streamhouse.sql.statements import (
 )
 
 from .catalog import Entry, TopicCatalog, missing_topic
-from .counting import count_from_offsets
+from .counting import count_from_offsets, counts_from_offsets
 from .explain import explain
 from .results import SqlResult, from_arrow, from_rows
 from .running import DuckDBStream, PreparedQuery, QueryStream, SessionThread, StaticStream
@@ -157,9 +157,12 @@ class QueryService:
         return analysis.scans, entries  # type: ignore[return-value]
 
     async def _explain(self, statement: QueryStatement) -> SqlResult:
-        scans, topics = await self._analyze(statement)
+        scans, entries = await self._bind(statement)
         sql = to_duckdb(statement, [relation_name(s.ref) for s in scans])
-        return explain(statement, scans, topics, sql)
+        counted = len(entries) == 1 and counts_from_offsets(statement, entries[0].source)
+        if counted:
+            sql = "none: COUNT(*) is the number of offsets in the scanned ranges"
+        return explain(statement, scans, [e.topic for e in entries], sql)
 
     async def _query(self, statement: QueryStatement) -> SqlResult:
         prepared = await self._prepare(statement)

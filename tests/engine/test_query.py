@@ -254,3 +254,14 @@ def _streamed(service: QueryService):
             stream.close()
 
     return run
+
+
+async def test_explain_says_when_a_count_reads_nothing(topics) -> None:
+    service, _ = topics
+    counted = await service.execute('EXPLAIN SELECT COUNT(*) FROM events WHERE "offset" < 50')
+    assert counted.rows[-1][1:] == [
+        "DuckDB SQL",
+        "none: COUNT(*) is the number of offsets in the scanned ranges",
+    ]
+    scanned = await service.execute("EXPLAIN SELECT COUNT(key) FROM events")
+    assert scanned.rows[-1][2].startswith("SELECT COUNT(key)")
