@@ -40,7 +40,13 @@ QUERIES = Counter(
     ["outcome"],
 )
 
-STATS_FIELDS = ("segments_read", "segments_skipped", "companions_read", "bytes_read")
+STATS_FIELDS = (
+    "segments_read",
+    "segments_skipped",
+    "companions_read",
+    "bytes_read",
+    "partitions_committed_only",
+)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ class ScanStats:
     bytes_read: int = 0  # record-batch or companion bytes fetched (before decoding)
     companions_read: int = 0  # committed segments read from their columnar companion
     rows: int = 0  # rows returned after the exact filters
+    # Partitions no live agent leads: read up to their committed offset only (remote.py).
+    partitions_committed_only: int = 0
     _partitions: set[int] = field(default_factory=set, repr=False)
 
     def _note(self, partition: int, nbytes: int) -> None:
@@ -111,7 +113,7 @@ async def open_scan(
     snaps = [snapshot_of(plog) for plog in plogs.values()]
     remote = await snapshot_remote(manager, spec.topic, [p for p in wanted if p not in plogs])
     snaps = sorted([*snaps, *remote.snapshots], key=lambda snap: snap.partition)
-    stats = ScanStats()
+    stats = ScanStats(partitions_committed_only=len(remote.leaderless))
     pieces: list[Piece] = []
     footers = footers_of(manager.cache)
     key_hashes = _key_hashes(spec)

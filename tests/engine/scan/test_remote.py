@@ -162,7 +162,9 @@ async def test_a_partition_nobody_leads_is_read_up_to_its_commit_and_not_claimed
         assert plog is not None
         await agents.leader.metadata.release_lease(TOPIC, p, "agent-a", plog.epoch)
     before = await leases(agents.reader)
-    got = await collect(await open_scan(agents.reader, ScanSpec(TOPIC)))
+    scan = await open_scan(agents.reader, ScanSpec(TOPIC))
+    assert scan.stats.partitions_committed_only == PARTITIONS  # said in the query's stats
+    got = await collect(scan)
     committed = own.filter(pc.less(own["offset"], 2 * RECORDS_PER_BATCH))
     assert got.equals(committed)
     assert await leases(agents.reader) == before  # still A's expired leases: nothing claimed
