@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ...conftest import wait_for
+from ...conftest import ServerProcess, wait_for
 
 API = "/api/v1"
 SEGMENTS = 5
@@ -27,8 +27,16 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
 
-@pytest.fixture
-def orders(server) -> httpx.Client:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """One server for the module: its tests only read."""
+    process = ServerProcess(tmp_path_factory.mktemp("pruning") / "data").start()
+    yield process
+    process.kill()
+
+
+@pytest.fixture(scope="module")
+def orders(server: ServerProcess) -> httpx.Client:
     client = httpx.Client(base_url=server.http_url, timeout=30)
     configs = {"segment.bytes": 1, "retention.ms": -1}
     created = client.post(
