@@ -128,7 +128,7 @@ def _error_response(exc: BaseException, sql: str, api: str) -> tuple[str, JSONRe
 
 @router.post("/sql", response_model=SqlResponse, responses={499: {"description": "cancelled"}})
 async def run_sql(body: SqlRequest, request: Request, broker: Broker, sql: Sql) -> Response:
-    """Runs a SELECT, SHOW TOPICS, DESCRIBE or EXPLAIN over the log as of now.
+    """Runs one statement (SELECT, SHOW, DESCRIBE, EXPLAIN, CREATE or DROP STREAM|TABLE).
 
     At most `sql_row_limit` rows (`truncated` says there were more). A client that disconnects
     cancels its query.
