@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
     )
+    # sqlglot warns about each statement it cannot parse, quoting it: that is the client's
+    # error, answered to the client (400), not the operator's; keep user SQL out of the log.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     from streamhouse.workbench.server import serve
 
     try:

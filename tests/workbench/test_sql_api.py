@@ -220,3 +220,11 @@ def test_streamctl_sql_without_a_server_exits_3() -> None:
         timeout=60,
     )
     assert result.returncode == 3 and "cannot reach" in result.stderr
+
+
+def test_statements_that_do_not_parse_stay_out_of_the_server_log(loaded: Loaded) -> None:
+    """A client's broken SQL is answered to that client, not copied into the operator's log."""
+    for statement in ("DROP ] marker-7f3a", "CREATE marker-7f3a", "SET marker-7f3a = 1"):
+        assert loaded.sql(statement).status_code == 400
+    assert loaded.sql("SELECT 1").status_code == 200
+    assert "marker-7f3a" not in loaded.server.output()
