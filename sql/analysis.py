@@ -151,9 +151,10 @@ def _check_columns(ast: exp.Expr, columns: dict[int, list[str]], refs: list[exp.
         if not cols or select is None or len(_sources(select)) != 1:
             continue
         for column in select.find_all(exp.Column):
-            if column.find_ancestor(exp.Select) is not select or column.find_ancestor(exp.Lambda):
-                continue
+            # Cheap tests first: the ancestor walks cost the expression's depth each.
             if column.table or column.name.lower() in known:
+                continue
+            if column.find_ancestor(exp.Select) is not select or column.find_ancestor(exp.Lambda):
                 continue
             raise SqlError(
                 f"Unknown column {column.name!r} in {table_name(table)!r}."

@@ -10,8 +10,11 @@ row limit, batch by batch (``running.py``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from streamhouse.broker.service import BrokerService
 from streamhouse.engine.duckdb_adapter import DuckDBSession, DuckDBSettings, QueryError
@@ -39,6 +42,8 @@ from .explain import explain
 from .results import SqlResult, from_arrow, from_rows
 from .running import DuckDBStream, PreparedQuery, QueryStream, SessionThread, StaticStream
 
+T = TypeVar("T")
+
 
 def _min(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
@@ -59,6 +64,24 @@ def engine_spec(spec: ScanSpec, topic: str) -> TopicScanSpec:
     )
 
 
+async def off_loop(work: Callable[..., T], *args: Any) -> T:
+    """Runs a parsing/analysis step in a worker thread: a statement of up to a million
+    characters takes seconds to parse, which must not stall the agent's event loop (Kafka,
+    gRPC and HTTP share it). A statement nested past Python's recursion limit is the
+    client's error, not the server's."""
+
+    def guarded() -> T:
+        try:
+            return work(*args)
+        except RecursionError:
+            raise SqlError(
+                "The statement is nested too deeply to analyse; flatten the expression "
+                "(e.g. IN (...) instead of a long chain of OR)"
+            ) from None
+
+    return await asyncio.to_thread(guarded)
+
+
 def relation_name(ref: int) -> str:
     return f"__sh_scan_{ref}"
 
@@ -76,7 +99,7 @@ class QueryService:
             QueryError: DuckDB failed it (QueryTimeoutError past the timeout).
         """
         started = time.monotonic()
-        result = await self._dispatch(parse_statement(sql))
+        result = await self._dispatch(await off_loop(parse_statement, sql))
         if not result.elapsed_ms:
             elapsed = (time.monotonic() - started) * 1000
             result = dataclasses.replace(result, elapsed_ms=elapsed)
@@ -90,7 +113,7 @@ class QueryService:
         timeout and memory budget still apply. The caller must ``close()`` the stream.
         """
         started = time.monotonic()
-        statement = parse_statement(sql)
+        statement = await off_loop(parse_statement, sql)
         if not isinstance(statement, QueryStatement):
             return StaticStream(await self._dispatch(statement), started)
         prepared = await self._prepare(statement)
@@ -148,7 +171,7 @@ class QueryService:
         """The scan of each table reference and what it reads (a topic, or a declared source
         typing one); a declared source whose topic was deleted is an error, not an empty read."""
         catalog = await self._catalog()
-        analysis = analyze(statement, catalog.columns, catalog.names)
+        analysis = await off_loop(analyze, statement, catalog.columns, catalog.names)
         entries = [catalog.entry(spec.table) for spec in analysis.scans]
         for entry in entries:
             assert entry is not None  # analyze refused unknown names
@@ -158,11 +181,11 @@ class QueryService:
 
     async def _explain(self, statement: QueryStatement) -> SqlResult:
         scans, entries = await self._bind(statement)
-        sql = to_duckdb(statement, [relation_name(s.ref) for s in scans])
+        sql = await off_loop(to_duckdb, statement, [relation_name(s.ref) for s in scans])
         counted = len(entries) == 1 and counts_from_offsets(statement, entries[0].source)
         if counted:
             sql = "none: COUNT(*) is the number of offsets in the scanned ranges"
-        return explain(statement, scans, [e.topic for e in entries], sql)
+        return await off_loop(explain, statement, scans, [e.topic for e in entries], sql)
 
     async def _query(self, statement: QueryStatement) -> SqlResult:
         prepared = await self._prepare(statement)
@@ -185,7 +208,8 @@ class QueryService:
             )
             opened.append(scan)
         sources = tuple(e.source for e in entries)
-        return PreparedQuery(to_duckdb(statement, relations), relations, opened, sources)
+        sql = await off_loop(to_duckdb, statement, relations)
+        return PreparedQuery(sql, relations, opened, sources)
 
     def _register_relations(self, session: DuckDBSession, prepared: PreparedQuery) -> None:
         """Makes each opened scan queryable under its relation name (runs on the query thread)."""
