@@ -13,7 +13,6 @@ import asyncio
 import pyarrow as pa
 import pytest
 from streamhouse.broker.log import LogManager
-from streamhouse.broker.metadata import TopicConfig
 from streamhouse.broker.records import ARROW_SCHEMA, build_batch
 from streamhouse.broker.service import BrokerService
 from streamhouse.engine.duckdb_adapter import (
@@ -26,7 +25,7 @@ from streamhouse.engine.query import QueryService
 from streamhouse.engine.query.results import from_arrow
 from streamhouse.sql import SqlError
 
-from .conftest import PARTITIONS, SEGMENTS, T0, batch_of, rows_of, table_of
+from .conftest import T0, Produced
 
 USERS = [(b"k0", b'{"name": "zero"}'), (b"k1", b'{"name": "one"}'), (b"k2", b'{"name": "two"}')]
 
@@ -50,24 +49,9 @@ async def add_users(manager: LogManager) -> pa.Table:
 
 
 @pytest.fixture
-async def events(manager: LogManager) -> pa.Table:
+async def events(produced_base: Produced) -> pa.Table:
     """`events`: per partition, SEGMENTS committed one-batch segments and an in-memory tail."""
-    await manager.create_topic("events", PARTITIONS, TopicConfig(segment_bytes=1))
-    tables = []
-    for p in range(PARTITIONS):
-        plog = await manager.partition("events", p)
-        for b in range(SEGMENTS):
-            rows = rows_of(p, b)
-            await plog.append([batch_of(rows)])
-            await plog.wait_committed(plog.high_watermark)
-            tables.append(table_of(p, rows))
-    await manager.update_topic_config("events", {"segment.bytes": 64 * 1024 * 1024})
-    for p in range(PARTITIONS):
-        plog = await manager.partition("events", p)
-        rows = rows_of(p, SEGMENTS)
-        await plog.append([batch_of(rows)])
-        tables.append(table_of(p, rows))
-    return pa.concat_tables(tables)
+    return produced_base.expected
 
 
 @pytest.fixture
