@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -58,31 +58,13 @@ class PreparedQuery:
     scans: list[TopicScan]
     # Per relation: the declared stream/table (SourceDeclaration) typing its scan, None a topic.
     sources: tuple[Any, ...] = ()
-    # What made a scan's reader fail while DuckDB pulled it (the first one wins).
-    failures: list[BaseException] = field(default_factory=list)
-
-    def reader(self, scan: TopicScan) -> pa.RecordBatchReader:
-        """The scan's reader, remembering why it failed: DuckDB only passes the failure on as
-        text wrapped in its own error, and the scan's error says more (e.g. which partition's
-        leader could not be read, answered 503 with its address)."""
-        inner = scan.reader()
-        failures = self.failures
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from inner
-            except Exception as exc:
-                failures.append(exc)
-                raise
-
-        return pa.RecordBatchReader.from_batches(inner.schema, batches())
 
     def scan_failure(self, error: QueryError) -> BaseException:
         """The error to report for DuckDB's ``error``: the scan failure behind it, if any (a
         timeout, cancel or memory error stays what it is: the scan stopped because of it)."""
-        if type(error) is not QueryError or not self.failures:
+        if type(error) is not QueryError:
             return error
-        return self.failures[0]
+        return next((s.failure for s in self.scans if s.failure is not None), error)
 
     def stats(self) -> dict[str, int]:
         """What the scans read so far, summed (final once DuckDB finished reading them)."""

@@ -216,9 +216,9 @@ class QueryService:
         sources = prepared.sources or (None,) * len(prepared.relations)
         for relation, scan, source in zip(prepared.relations, prepared.scans, sources, strict=True):
             if source is None:
-                session.register_topic(relation, prepared.reader(scan))
+                session.register_topic(relation, scan.reader())
             else:
-                register_source(session, relation, prepared.reader(scan), source)
+                register_source(session, relation, scan.reader(), source)
 
     async def _run(self, prepared: PreparedQuery) -> SqlResult:
         """Runs to at most ``row_limit`` rows; a cancelled caller interrupts DuckDB."""

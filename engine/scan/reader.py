@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,6 +163,9 @@ class TopicScan:
         self._largest_piece_bytes = 0
         self._loop = asyncio.get_running_loop()
         self._started = False
+        #: Why reading failed while a consumer (DuckDB) pulled the reader: DuckDB passes the
+        #: failure on only as text in its own error, so the query reports this instead.
+        self.failure: Exception | None = None
         self.pieces: tuple[Piece, ...] = tuple(pieces)
         self.stats = stats
         self.schema = SCAN_SCHEMA
@@ -220,7 +223,11 @@ class TopicScan:
 
         try:
             while True:
-                batch = asyncio.run_coroutine_threadsafe(step(), loop).result()
+                try:
+                    batch = asyncio.run_coroutine_threadsafe(step(), loop).result()
+                except Exception as exc:
+                    self.failure = self.failure or exc
+                    raise
                 if batch is None:
                     return
                 yield batch
@@ -325,26 +332,24 @@ class TopicScan:
             if found is None:
                 return []
             offset = max(offset, found)
-        out: list[bytes] = []
-        while offset < piece.end:
-            got = await reader.read(offset, READ_CHUNK_BYTES)
-            if not got:
-                break
-            out.extend(got)
-            offset = parse_header(got[-1]).last_offset + 1
-        return out
+        return await _batches_between(reader.read, offset, piece.end)
 
     async def _read_tail(self, piece: Piece) -> list[bytes]:
-        plog = self._plogs[piece.partition]
-        out: list[bytes] = []
-        offset = piece.start
-        while offset < piece.end:
-            got = await plog.read(offset, READ_CHUNK_BYTES)
-            if not got:
-                break
-            out.extend(got)
-            offset = parse_header(got[-1]).last_offset + 1
-        return out
+        return await _batches_between(self._plogs[piece.partition].read, piece.start, piece.end)
+
+
+async def _batches_between(
+    read: Callable[[int, int], Awaitable[list[bytes]]], offset: int, end: int
+) -> list[bytes]:
+    """The batches holding offsets ``[offset, end)``, read a chunk at a time with ``read``."""
+    out: list[bytes] = []
+    while offset < end:
+        got = await read(offset, READ_CHUNK_BYTES)
+        if not got:
+            break
+        out.extend(got)
+        offset = parse_header(got[-1]).last_offset + 1
+    return out
 
 
 def _companion_columns(spec: ScanSpec, columns: frozenset[str] | None) -> list[str] | None:
